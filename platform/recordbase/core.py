@@ -1,0 +1,197 @@
+"""``Recordbase``: the engine's front door — install apps, open record stores.
+
+One instance per process (the web app keeps one; the CLI makes one per
+command). It owns the SQLAlchemy engine and a cache of app schemas keyed by
+app version, so a definition change is seen by every later call.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+
+from . import fields as field_types
+from .actor import Actor
+from .config import Settings
+from .database import create_search_index, make_engine
+from .definition import check_definition
+from .errors import DefinitionError, NotFound, PlanRefused, Problem
+from .migrate import Migrator, apps_t, physical_ids
+from .plan import Plan, assign_ids, diff
+from .records import RecordStore
+from .schema import AppSchema, TableSchema, build_app_schema
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+@dataclass
+class InstallResult:
+    plan: Plan
+    applied: bool
+    problems: list[Problem] = field(default_factory=list)  # values a --force run emptied
+    app: AppSchema | None = None
+
+
+class Recordbase:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings.database_url)
+        self.dialect = self.engine.dialect.name
+        self._schemas: dict[str, AppSchema] = {}
+        self._lock = threading.Lock()
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    def init_db(self) -> None:
+        """Create or upgrade the system tables (Alembic), idempotently."""
+        config = AlembicConfig()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.connect().execution_options(rb_write=True) as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+            conn.commit()
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def write(self) -> Iterator[sa.Connection]:
+        """A writing transaction (on SQLite it takes the write lock at BEGIN)."""
+        with self.engine.connect().execution_options(rb_write=True) as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        """A reading transaction: one consistent snapshot for a page and its count."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    # --- definitions ----------------------------------------------------------------
+
+    def check(self, definition: Any) -> list[Problem]:
+        """Every problem with a definition: schema, cross-references and field types."""
+        problems = check_definition(definition)
+        if any(p.severity == "error" for p in problems):
+            return problems
+        for ti, table in enumerate(definition["tables"]):
+            for fi, fdef in enumerate(table["fields"]):
+                ftype = field_types.get(fdef["type"])
+                problems.extend(ftype.check_definition(fdef, f"/tables/{ti}/fields/{fi}"))
+        return problems
+
+    def _app_row(self, conn: sa.Connection, slug: str) -> Mapping[str, Any] | None:
+        return conn.execute(sa.select(apps_t).where(apps_t.c.slug == slug)).mappings().first()
+
+    def plan(self, definition: Mapping[str, Any]) -> Plan:
+        """The plan that installing ``definition`` would carry out (raises ``DefinitionError``)."""
+        self._require_valid(definition)
+        with self.read() as conn:
+            row = self._app_row(conn, definition["slug"])
+        installed = row["definition"] if row else None
+        return diff(installed, assign_ids(definition, installed), self._searchable_types())
+
+    def _require_valid(self, definition: Any) -> None:
+        problems = [p for p in self.check(definition) if p.severity == "error"]
+        if problems:
+            raise DefinitionError(f"the definition has {len(problems)} problem(s)", problems)
+
+    @staticmethod
+    def _searchable_types() -> set[str]:
+        return {name for name, t in field_types.all_types().items() if t.searchable}
+
+    def install(self, definition: Mapping[str, Any], actor: Actor, *, dry_run: bool = False, force: bool = False) -> InstallResult:
+        """Install an app or apply a changed definition, atomically.
+
+        With ``dry_run`` the whole change is carried out and rolled back, so
+        unconvertible values are reported exactly as a real run would.
+        """
+        self._require_valid(definition)
+        with self.engine.connect().execution_options(rb_write=True) as conn:
+            transaction = conn.begin()
+            try:
+                row = self._app_row(conn, definition["slug"])
+                installed = row["definition"] if row else None
+                plan = diff(installed, assign_ids(definition, installed), self._searchable_types())
+                if plan.is_empty:
+                    transaction.rollback()
+                    return InstallResult(plan, applied=False)
+                old = self._load_schema(conn, row) if row else None
+                migrator = Migrator(self, conn, actor, force=force)
+                app = migrator.apply(plan, row, old)
+                if dry_run:
+                    transaction.rollback()
+                    return InstallResult(plan, applied=False, problems=migrator.forced)
+                transaction.commit()
+            except BaseException:
+                if transaction.is_active:
+                    transaction.rollback()
+                raise
+        with self._lock:
+            self._schemas.pop(definition["slug"], None)
+        return InstallResult(plan, applied=True, problems=migrator.forced, app=app)
+
+    def export(self, slug: str) -> dict[str, Any]:
+        """The installed definition, with every stable id written in."""
+        return dict(self.app(slug).definition)
+
+    def list_apps(self) -> list[Mapping[str, Any]]:
+        with self.read() as conn:
+            return [dict(r) for r in conn.execute(sa.select(apps_t.c.slug, apps_t.c.version, apps_t.c.definition, apps_t.c.updated_at).order_by(apps_t.c.slug)).mappings()]
+
+    # --- schemas and stores ---------------------------------------------------------
+
+    def _load_schema(self, conn: sa.Connection, row: Mapping[str, Any]) -> AppSchema:
+        table_pks, field_pks = physical_ids(conn, row["id"])
+        return build_app_schema(row, table_pks, field_pks, self.settings.default_phone_region)
+
+    def app(self, slug: str) -> AppSchema:
+        """The schema of an installed app, cached until its version changes."""
+        with self.read() as conn:
+            version = conn.execute(sa.select(apps_t.c.version).where(apps_t.c.slug == slug)).scalar()
+            if version is None:
+                raise NotFound(f'no app "{slug}" is installed')
+            cached = self._schemas.get(slug)
+            if cached is not None and cached.version == version:
+                return cached
+            schema = self._load_schema(conn, self._app_row(conn, slug))  # type: ignore[arg-type]
+        with self._lock:
+            self._schemas[slug] = schema
+        return schema
+
+    def records(self, actor: Actor, app: str, table: str) -> RecordStore:
+        """The records of ``app``.``table`` as ``actor`` sees them."""
+        schema = self.app(app)
+        if table not in schema.tables:
+            raise NotFound(f'app "{app}" has no table "{table}"')
+        return RecordStore(self, actor, schema.tables[table])
+
+    def _store_for(self, actor: Actor, ts: TableSchema) -> RecordStore:
+        return RecordStore(self, actor, ts)
+
+    def rebuild_search(self, conn: sa.Connection, ts: TableSchema, batch: int = 5_000) -> None:
+        """Recompute every search document of a table (after its text fields change)."""
+        create_search_index(conn, ts.name)
+        conn.execute(sa.text(f"DELETE FROM {ts.name}_search"))
+        store = RecordStore(self, Actor.system("search"), ts)
+        last = 0
+        while True:
+            rows = conn.execute(sa.select(ts.table).where(ts.table.c.id > last).order_by(ts.table.c.id).limit(batch)).mappings().all()
+            if not rows:
+                break
+            store._write_search(conn, rows, {})
+            last = rows[-1]["id"]
+
+
+__all__ = ["Recordbase", "InstallResult", "PlanRefused"]

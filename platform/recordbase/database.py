@@ -1,0 +1,164 @@
+"""Connecting to the database, and every difference between SQLite and PostgreSQL.
+
+Dialect-specific SQL lives here and nowhere else, so the rest of the engine
+can be read as if there were one database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine configured for durability: WAL + synchronous=FULL on SQLite."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        sa.event.listen(engine, "connect", _sqlite_on_connect)
+        sa.event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy emit BEGIN itself (pysqlite's implicit transactions are
+    # unreliable with DDL); see the SQLAlchemy SQLite dialect documentation.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_on_begin(conn: sa.Connection) -> None:
+    # A writing transaction takes the write lock up front (IMMEDIATE), so two
+    # writers queue on busy_timeout instead of one failing with "database is
+    # locked" half-way; readers keep WAL's concurrent deferred BEGIN.
+    if conn.get_execution_options().get("rb_write"):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
+
+
+def is_sqlite(bind: sa.Connection | Engine) -> bool:
+    return bind.dialect.name == "sqlite"
+
+
+class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
+    """Timezone-aware datetimes, stored in UTC on both databases.
+
+    SQLite has no timezone type, so values are stored naive-UTC as ISO text
+    (which sorts correctly); PostgreSQL gets ``timestamptz``.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a timezone-aware column")
+        value = value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+# --- full-text search -------------------------------------------------------
+# Both databases search by substring over one document per record, made of the
+# record's text fields. Substring (trigram) matching is what Chinese users need:
+# neither FTS5's unicode61 nor PostgreSQL's "simple" configuration segments
+# Chinese words, and the same semantics on both databases keeps results equal.
+
+
+def search_table_name(table_name: str) -> str:
+    return f"{table_name}_search"
+
+
+def create_search_index(conn: sa.Connection, table_name: str) -> None:
+    """Create the structure holding each record's search document."""
+    name = search_table_name(table_name)
+    if is_sqlite(conn):
+        conn.exec_driver_sql(
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS {name} USING fts5(body, tokenize='trigram')"
+        )
+    else:
+        conn.exec_driver_sql(
+            f"CREATE TABLE IF NOT EXISTS {name} (id BIGINT PRIMARY KEY REFERENCES {table_name}(id)"
+            " ON DELETE CASCADE, body TEXT NOT NULL)"
+        )
+        if _has_pg_trgm(conn):
+            conn.exec_driver_sql(
+                f"CREATE INDEX IF NOT EXISTS {name}_trgm ON {name} USING gin (body gin_trgm_ops)"
+            )
+
+
+def drop_search_index(conn: sa.Connection, table_name: str) -> None:
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {search_table_name(table_name)}")
+
+
+def _has_pg_trgm(conn: sa.Connection) -> bool:
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        return True
+    except sa.exc.DBAPIError:
+        return False
+
+
+def write_search_documents(conn: sa.Connection, table_name: str, docs: list[tuple[int, str]]) -> None:
+    """Insert or replace the search document of each (record id, text) pair."""
+    if not docs:
+        return
+    name = search_table_name(table_name)
+    ids = [{"id": rid} for rid, _ in docs]
+    rows = [{"id": rid, "body": body.lower()} for rid, body in docs]
+    if is_sqlite(conn):
+        conn.execute(sa.text(f"DELETE FROM {name} WHERE rowid = :id"), ids)
+        conn.execute(sa.text(f"INSERT INTO {name} (rowid, body) VALUES (:id, :body)"), rows)
+    else:
+        conn.execute(
+            sa.text(
+                f"INSERT INTO {name} (id, body) VALUES (:id, :body) "
+                "ON CONFLICT (id) DO UPDATE SET body = excluded.body"
+            ),
+            rows,
+        )
+
+
+def delete_search_documents(conn: sa.Connection, table_name: str, record_ids: list[int]) -> None:
+    if not record_ids:
+        return
+    key = "rowid" if is_sqlite(conn) else "id"
+    conn.execute(
+        sa.text(f"DELETE FROM {search_table_name(table_name)} WHERE {key} = :id"),
+        [{"id": rid} for rid in record_ids],
+    )
+
+
+def search_condition(table: sa.Table, terms: list[str], dialect_name: str) -> sa.ColumnElement[bool]:
+    """``table.id`` restricted to records whose document contains every term."""
+    name = search_table_name(table.name)
+    key = "rowid" if dialect_name == "sqlite" else "id"
+    search = sa.table(name, sa.column(key), sa.column("body"))
+    conditions: list[sa.ColumnElement[bool]] = []
+    for term in (t.lower() for t in terms if t):
+        if dialect_name == "sqlite" and len(term) >= 3:
+            # A quoted FTS5 phrase uses the trigram index; LIKE with ESCAPE would scan.
+            phrase = '"' + term.replace('"', '""') + '"'
+            conditions.append(sa.literal_column(name).op("MATCH")(phrase))
+        else:
+            conditions.append(search.c.body.contains(term, autoescape=True))
+    subquery = sa.select(search.c[key]).where(*conditions)
+    return table.c.id.in_(subquery)

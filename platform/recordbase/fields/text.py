@@ -1,0 +1,177 @@
+"""Text-like field types: text, long_text, email, url, phone and address."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+import phonenumbers
+import sqlalchemy as sa
+from faker import Faker
+
+from . import register
+from .base import TEXT_OPS, Field, FieldType, FieldValueError, ensure_str
+
+# A pragmatic address check: one @, a dot in the domain, no spaces. Full RFC
+# 5322 parsing accepts addresses no mail server delivers to.
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class TextType(FieldType):
+    operators = TEXT_OPS
+    searchable = True
+    default_max_length = 10_000
+
+    def sql_type(self, f: Field) -> sa.types.TypeEngine[Any]:
+        return sa.Text()
+
+    def parse(self, f: Field, value: Any) -> str | None:
+        if value is None:
+            return None
+        text = ensure_str(value)
+        text = text.strip() if "\n" not in text else text
+        if not text:
+            return None
+        limit = f.options.get("max_length", self.default_max_length)
+        if len(text) > limit:
+            raise FieldValueError(f"is {len(text)} characters long; at most {limit} allowed")
+        return self.normalise(f, text)
+
+    def normalise(self, f: Field, text: str) -> str:
+        return text
+
+    def mask(self, f: Field, value: Any) -> Any:
+        if value is None:
+            return None
+        text = str(value)
+        return text[:1] + "*" * min(max(len(text) - 1, 2), 8)
+
+
+@register
+class Text(TextType):
+    name = "text"
+    default_max_length = 1_000
+
+    def sample(self, f: Field, fake: Faker) -> str:
+        return fake.sentence(nb_words=3).rstrip(".")
+
+
+@register
+class LongText(TextType):
+    name = "long_text"
+    can_be_unique = False
+
+    def sample(self, f: Field, fake: Faker) -> str:
+        return fake.paragraph(nb_sentences=3)
+
+    def mask(self, f: Field, value: Any) -> Any:
+        return None if value is None else "••••"
+
+
+@register
+class Address(TextType):
+    """A postal address kept as free text; personal data by default."""
+
+    name = "address"
+    default_sensitivity = "personal"
+    can_be_unique = False
+
+    def sample(self, f: Field, fake: Faker) -> str:
+        return fake.address().replace("\n", " ")
+
+    def mask(self, f: Field, value: Any) -> Any:
+        return None if value is None else str(value)[:3] + "****"
+
+
+@register
+class Email(TextType):
+    name = "email"
+    default_sensitivity = "personal"
+    default_max_length = 320
+
+    def normalise(self, f: Field, text: str) -> str:
+        if not EMAIL_RE.match(text):
+            raise FieldValueError("is not an email address (expected name@example.com)")
+        local, _, domain = text.rpartition("@")
+        return f"{local}@{domain.lower()}"
+
+    def sample(self, f: Field, fake: Faker) -> str:
+        return fake.unique.email() if hasattr(fake, "unique") else fake.email()
+
+    def mask(self, f: Field, value: Any) -> Any:
+        if value is None:
+            return None
+        local, _, domain = str(value).rpartition("@")
+        return f"{local[:1]}***@{domain}"
+
+
+@register
+class Url(TextType):
+    name = "url"
+    default_max_length = 2_048
+
+    def normalise(self, f: Field, text: str) -> str:
+        if "://" not in text:
+            text = "https://" + text
+        parts = urlsplit(text)
+        if parts.scheme not in ("http", "https") or "." not in parts.netloc or " " in text:
+            raise FieldValueError("is not a web address (expected https://example.com/...)")
+        return text
+
+    def sample(self, f: Field, fake: Faker) -> str:
+        return fake.url()
+
+    def mask(self, f: Field, value: Any) -> Any:
+        return None if value is None else urlsplit(str(value)).scheme + "://****"
+
+
+@register
+class Phone(TextType):
+    """Phone numbers, normalised to E.164; numbers without ``+`` use the field's region."""
+
+    name = "phone"
+    default_sensitivity = "personal"
+    default_max_length = 64
+    default_region = "CN"
+
+    def normalise(self, f: Field, text: str) -> str:
+        region = f.options.get("region") or self.default_region
+        try:
+            number = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException:
+            raise FieldValueError("is not a phone number") from None
+        if not phonenumbers.is_valid_number(number):
+            raise FieldValueError(f"is not a valid phone number for region {region} (use +country code)")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    def parse_filter_value(self, f: Field, op: str, value: Any) -> Any:
+        # A partial number ("138") is a fine thing to search for.
+        if op in ("contains", "starts_with"):
+            return ensure_str(value).strip()
+        return super().parse_filter_value(f, op, value)
+
+    def sample(self, f: Field, fake: Faker) -> str:
+        region = f.options.get("region") or self.default_region
+        for _ in range(50):
+            candidate = fake.phone_number()
+            try:
+                return self.normalise(f, candidate)
+            except FieldValueError:
+                continue
+        example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+        return phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+
+    def mask(self, f: Field, value: Any) -> Any:
+        """``+8613812345678`` → ``+86 138****5678``: country code, first three, last four."""
+        if value is None:
+            return None
+        try:
+            number = phonenumbers.parse(str(value), None)
+            national = str(number.national_number)
+            country = f"+{number.country_code} "
+        except phonenumbers.NumberParseException:
+            national, country = str(value).lstrip("+"), ""
+        if len(national) <= 7:
+            return country + national[:2] + "****"
+        return f"{country}{national[:3]}****{national[-4:]}"

@@ -1,0 +1,148 @@
+"""System tables: users, installed apps and their physical tables, audit, trash.
+
+App tables themselves are not here: they are built at runtime from each app's
+definition (see ``physical.py``). Physical names of app tables and columns are
+derived from the integer keys of ``rb_table`` and ``rb_field``, never from text
+a user typed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from .database import UTCDateTime
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: sa.JSON(), list[Any]: sa.JSON()}
+
+
+class User(Base):
+    __tablename__ = "rb_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(320), unique=True)
+    display_name: Mapped[str] = mapped_column(sa.String(200))
+    password_hash: Mapped[str | None] = mapped_column(sa.String(200))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class App(Base):
+    __tablename__ = "rb_app"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    slug: Mapped[str] = mapped_column(sa.String(63), unique=True)
+    version: Mapped[int] = mapped_column(default=1)
+    definition: Mapped[dict[str, Any]]
+    installed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AppVersion(Base):
+    """Every definition an app has had, with the plan that led to it."""
+
+    __tablename__ = "rb_app_version"
+    __table_args__ = (sa.UniqueConstraint("app_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    app_id: Mapped[int] = mapped_column(sa.ForeignKey("rb_app.id", ondelete="CASCADE"))
+    version: Mapped[int]
+    definition: Mapped[dict[str, Any]]
+    plan: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(sa.String(200))
+
+
+class TableMeta(Base):
+    """One row per app table; ``id`` names the physical table ``t<id>``."""
+
+    __tablename__ = "rb_table"
+    __table_args__ = (sa.UniqueConstraint("app_id", "uid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    app_id: Mapped[int] = mapped_column(sa.ForeignKey("rb_app.id", ondelete="CASCADE"))
+    uid: Mapped[str] = mapped_column(sa.String(64))
+    slug: Mapped[str] = mapped_column(sa.String(63))
+    removed_at: Mapped[dt.datetime | None]
+
+
+class FieldMeta(Base):
+    """One row per field; ``id`` names the physical column ``f<id>``."""
+
+    __tablename__ = "rb_field"
+    __table_args__ = (sa.UniqueConstraint("table_id", "uid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    table_id: Mapped[int] = mapped_column(sa.ForeignKey("rb_table.id", ondelete="CASCADE"))
+    uid: Mapped[str] = mapped_column(sa.String(64))
+    slug: Mapped[str] = mapped_column(sa.String(63))
+    type: Mapped[str] = mapped_column(sa.String(32))
+    removed_at: Mapped[dt.datetime | None]
+
+
+class Audit(Base):
+    """Append-only trail; a write and its entry commit in the same transaction."""
+
+    __tablename__ = "rb_audit"
+    __table_args__ = (sa.Index("ix_rb_audit_record", "table_id", "record_id"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    actor_kind: Mapped[str] = mapped_column(sa.String(16))
+    actor_id: Mapped[int | None]
+    actor_name: Mapped[str] = mapped_column(sa.String(200))
+    action: Mapped[str] = mapped_column(sa.String(32))
+    app_id: Mapped[int | None]
+    table_id: Mapped[int | None]
+    record_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    changes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Trash(Base):
+    """Deleted records, removed fields and removed tables, restorable until ``expires_at``."""
+
+    __tablename__ = "rb_trash"
+    __table_args__ = (sa.Index("ix_rb_trash_record", "table_id", "record_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))  # record | field | table
+    app_id: Mapped[int] = mapped_column(sa.ForeignKey("rb_app.id", ondelete="CASCADE"))
+    table_id: Mapped[int | None]
+    field_id: Mapped[int | None]
+    record_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    deleted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    deleted_by: Mapped[str] = mapped_column(sa.String(200))
+    expires_at: Mapped[dt.datetime]
+
+
+class Sequence(Base):
+    """Next value of each autonumber field; bumped in the inserting transaction, so gap-free."""
+
+    __tablename__ = "rb_sequence"
+
+    field_id: Mapped[int] = mapped_column(primary_key=True)
+    next_value: Mapped[int] = mapped_column(sa.BigInteger, default=1)
+
+
+class StoredFile(Base):
+    """Attachment content, stored under the instance folder by its SHA-256."""
+
+    __tablename__ = "rb_file"
+
+    sha256: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    content_type: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,282 @@
+"""Compiling a record query — filter tree, sort, search, projection, cursor — to SQL.
+
+Pure functions of a ``TableSchema`` and the caller's JSON; nothing here runs
+SQL. Every mistake is a ``QueryError`` whose pointer names the offending node
+(``/filter/and/1/op``, ``/sort/0``).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import fields as field_types
+from .database import search_condition
+from .errors import Problem, QueryError
+from .fields import Field, FieldValueError, FilterContext
+from .fields.base import ORDER_OPS, RELATIVE_DATE_OPS
+from .schema import TableSchema
+
+#: System columns that can be filtered and sorted like fields, mapped to a field type.
+SYSTEM_FIELD_TYPES = {
+    "created_at": "created_at", "updated_at": "updated_at",
+    "created_by": "created_by", "updated_by": "updated_by",
+}
+MAX_FILTER_DEPTH = 32
+
+
+def _error(pointer: str, message: str) -> QueryError:
+    return QueryError(f"{pointer}: {message}", [Problem(pointer, message)])
+
+
+def resolve_field(ts: TableSchema, slug: Any, pointer: str) -> Field | None:
+    """The field named ``slug``; ``None`` means the record id. Unknown names are errors."""
+    if slug == "id":
+        return None
+    if isinstance(slug, str):
+        if slug in ts.fields:
+            return ts.fields[slug]
+        if slug in SYSTEM_FIELD_TYPES:
+            ftype = field_types.get(SYSTEM_FIELD_TYPES[slug])
+            return Field(pk=0, uid=slug, slug=slug, type=ftype, definition={"slug": slug, "type": slug}, table_pk=ts.pk)
+    known = ", ".join(["id", *ts.fields])
+    raise _error(pointer, f'unknown field "{slug}" in table "{ts.slug}"; fields are: {known}')
+
+
+def field_expression(ts: TableSchema, f: Field | None) -> sa.ColumnElement[Any]:
+    if f is None:
+        return ts.table.c.id
+    return f.type.column(f, ts.table)
+
+
+class _IdType:
+    """Operand parsing for the record id, which has no field type of its own."""
+
+    operators = ORDER_OPS
+
+    @staticmethod
+    def operand(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, str) and value.isdigit():
+                return int(value)
+            raise FieldValueError("expected a record id (an integer)")
+        return value
+
+
+def compile_filter(ts: TableSchema, node: Any, ctx: FilterContext, pointer: str = "/filter", depth: int = 0) -> sa.ColumnElement[bool]:
+    """The SQL condition for a filter tree (``None`` or ``{}`` matches everything)."""
+    if node is None or node == {}:
+        return sa.true()
+    if depth > MAX_FILTER_DEPTH:
+        raise _error(pointer, f"filter nested deeper than {MAX_FILTER_DEPTH} levels")
+    if not isinstance(node, Mapping):
+        raise _error(pointer, "a filter node must be an object with and / or / not, or field + op")
+    keys = set(node)
+    for combinator in ("and", "or"):
+        if keys == {combinator}:
+            children = node[combinator]
+            if not isinstance(children, list):
+                raise _error(f"{pointer}/{combinator}", f'"{combinator}" takes a list of filter nodes')
+            parts = [compile_filter(ts, child, ctx, f"{pointer}/{combinator}/{i}", depth + 1) for i, child in enumerate(children)]
+            if combinator == "and":
+                return sa.and_(sa.true(), *parts)
+            return sa.or_(sa.false(), *parts)
+    if keys == {"not"}:
+        return sa.not_(compile_filter(ts, node["not"], ctx, f"{pointer}/not", depth + 1))
+    if "field" in keys and "op" in keys and keys <= {"field", "op", "value"}:
+        return compile_condition(ts, node, ctx, pointer)
+    raise _error(pointer, 'a filter node is {"and": [...]}, {"or": [...]}, {"not": {...}} or {"field", "op", "value"}')
+
+
+def compile_condition(ts: TableSchema, node: Mapping[str, Any], ctx: FilterContext, pointer: str) -> sa.ColumnElement[bool]:
+    f = resolve_field(ts, node["field"], pointer + "/field")
+    op = node["op"]
+    value = node.get("value")
+    ops = _IdType.operators if f is None else f.type.operators
+    if not isinstance(op, str) or op not in ops:
+        kind = "the record id" if f is None else f'{f.type.name} field "{f.slug}"'
+        raise _error(pointer + "/op", f'operator "{op}" is not supported by {kind}; use one of: {", ".join(sorted(ops))}')
+    if op in ("is_empty", "is_not_empty") or op in RELATIVE_DATE_OPS:
+        needs_value = op in ("last_n_days", "next_n_days")
+        if not needs_value and "value" in node and value is not None:
+            raise _error(pointer + "/value", f'"{op}" takes no value')
+    elif "value" not in node:
+        raise _error(pointer + "/value", f'"{op}" needs a value')
+    try:
+        if f is None:
+            col = ts.table.c.id
+            if op in ("in", "not_in", "between"):
+                if not isinstance(value, list) or not value:
+                    raise FieldValueError(f'"{op}" needs a list of record ids')
+                operand: Any = [_IdType.operand(v) for v in value]
+            elif op in ("is_empty", "is_not_empty"):
+                operand = None
+            else:
+                operand = _IdType.operand(value)
+            return field_types.get("number").filter(None, col, op, operand, ctx)  # type: ignore[arg-type]
+        operand = None if op in ("is_empty", "is_not_empty") else f.type.parse_filter_value(f, op, value)
+        junction = ts.junctions.get(f.slug)
+        if junction is not None:
+            return f.type.many_filter(junction, ts.table.c.id, op, operand)  # type: ignore[attr-defined]
+        return f.type.filter(f, field_expression(ts, f), op, operand, ctx)
+    except FieldValueError as exc:
+        raise _error(pointer + "/value", f'{exc} (field "{node["field"]}", operator "{op}")') from None
+
+
+@dataclass(frozen=True)
+class SortKey:
+    field: Field | None  # None: the record id
+    descending: bool
+    expression: sa.ColumnElement[Any]
+
+
+def compile_sort(ts: TableSchema, sort: Sequence[Any] | str | None) -> list[SortKey]:
+    """Sort keys from ``["-amount", "name"]`` (or a comma string); id breaks ties."""
+    if sort is None:
+        sort = []
+    if isinstance(sort, str):
+        sort = [part.strip() for part in sort.split(",") if part.strip()]
+    keys: list[SortKey] = []
+    for i, item in enumerate(sort):
+        pointer = f"/sort/{i}"
+        if isinstance(item, Mapping):
+            slug, descending = item.get("field"), item.get("direction", "asc") == "desc"
+        elif isinstance(item, str):
+            descending = item.startswith("-")
+            slug = item.lstrip("-+")
+        else:
+            raise _error(pointer, 'a sort key is "field" or "-field"')
+        f = resolve_field(ts, slug, pointer)
+        if f is not None and f.slug in ts.junctions:
+            raise _error(pointer, f'cannot sort by "{slug}": it links to several records')
+        if f is not None and f.type.name == "attachment":
+            raise _error(pointer, f'cannot sort by "{slug}": attachments have no order')
+        expression = ts.table.c.id if f is None else f.type.sort_expression(f, field_expression(ts, f))
+        keys.append(SortKey(f, descending, expression))
+        if f is None:
+            break  # the id is unique: nothing after it can matter
+    if not keys or keys[-1].field is not None:
+        keys.append(SortKey(None, False, ts.table.c.id))
+    return keys
+
+
+def order_by(keys: Sequence[SortKey]) -> list[sa.ColumnElement[Any]]:
+    """Empty values sort last in both directions, as in a spreadsheet."""
+    return [(k.expression.desc() if k.descending else k.expression.asc()).nulls_last() for k in keys]
+
+
+def keyset_condition(keys: Sequence[SortKey], values: Sequence[Any]) -> sa.ColumnElement[bool]:
+    """Rows strictly after the row whose sort values are ``values``, in ``order_by(keys)`` order."""
+    branches = []
+    for i, key in enumerate(keys):
+        equal_before = [_equal(k.expression, v) for k, v in zip(keys[:i], values[:i], strict=True)]
+        after = _after(key.expression, key.descending, values[i])
+        if after is not None:
+            branches.append(sa.and_(*equal_before, after))
+    return sa.or_(sa.false(), *branches)
+
+
+def _equal(expr: sa.ColumnElement[Any], value: Any) -> sa.ColumnElement[bool]:
+    return expr.is_(None) if value is None else expr == value
+
+
+def _after(expr: sa.ColumnElement[Any], descending: bool, value: Any) -> sa.ColumnElement[bool] | None:
+    if value is None:
+        return None  # empties come last: nothing sorts after an empty but another empty
+    beyond = expr < value if descending else expr > value
+    return sa.or_(beyond, expr.is_(None))
+
+
+# --- cursors -------------------------------------------------------------
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return {"dt": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {"d": value.isoformat()}
+    if isinstance(value, decimal.Decimal):
+        return {"n": str(value)}
+    return value
+
+
+def _decode_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "dt" in value:
+            return dt.datetime.fromisoformat(value["dt"])
+        if "d" in value:
+            return dt.date.fromisoformat(value["d"])
+        if "n" in value:
+            return decimal.Decimal(value["n"])
+    return value
+
+
+def query_fingerprint(keys: Sequence[SortKey]) -> str:
+    spec = [(k.field.slug if k.field else "id", k.descending) for k in keys]
+    return hashlib.sha256(json.dumps(spec).encode()).hexdigest()[:12]
+
+
+def encode_cursor(keys: Sequence[SortKey], values: Sequence[Any]) -> str:
+    payload = {"q": query_fingerprint(keys), "v": [_encode_value(v) for v in values]}
+    return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(keys: Sequence[SortKey], cursor: str) -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        payload = json.loads(raw)
+        values = [_decode_value(v) for v in payload["v"]]
+        fingerprint = payload["q"]
+    except (ValueError, KeyError, TypeError):
+        raise _error("/cursor", "this cursor is not valid; start again from the first page") from None
+    if fingerprint != query_fingerprint(keys) or len(values) != len(keys):
+        raise _error("/cursor", "this cursor belongs to a query with another sort order")
+    return values
+
+
+@dataclass
+class RecordQuery:
+    """What a caller asks for: everything optional."""
+
+    filter: Any = None
+    sort: Sequence[Any] | str | None = None
+    search: str | None = None
+    fields: Sequence[str] | None = None
+    page_size: int = 50
+    cursor: str | None = None
+    with_total: bool = True
+    now: dt.datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def search_terms(text: str | None) -> list[str]:
+    return [t for t in (text or "").split() if t]
+
+
+def compile_search(ts: TableSchema, text: str | None, dialect: str) -> sa.ColumnElement[bool] | None:
+    terms = search_terms(text)
+    if not terms:
+        return None
+    return search_condition(ts.table, terms, dialect)
+
+
+def projection(ts: TableSchema, slugs: Sequence[str] | None) -> list[Field]:
+    """The fields to return; unknown names are errors naming them."""
+    if slugs is None:
+        return list(ts.fields.values())
+    if isinstance(slugs, str):
+        slugs = [s.strip() for s in slugs.split(",") if s.strip()]
+    chosen = []
+    for i, slug in enumerate(slugs):
+        f = resolve_field(ts, slug, f"/fields/{i}")
+        if f is not None and f.slug in ts.fields and f not in chosen:
+            chosen.append(f)
+    return chosen

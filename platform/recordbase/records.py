@@ -1,0 +1,470 @@
+"""Creating, reading, updating and querying the records of one app table.
+
+``RecordStore`` is the one door in and out for record values: every write
+passes ``_prepare`` (the field types' validation) and lands with its audit
+entry in one transaction; every read is compiled by ``query.py``. Each store
+is bound to an explicit ``Actor``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from . import query as q
+from .actor import Actor
+from .audit import audit_rows, audit_table
+from .database import delete_search_documents, write_search_documents
+from .errors import Conflict, NotFound, Problem, ValidationError
+from .fields import Field, FieldValueError, FilterContext
+from .models import Sequence as SequenceModel
+from .models import StoredFile, User, utcnow
+from .schema import TableSchema
+
+if TYPE_CHECKING:
+    from .core import Recordbase
+
+MAX_BATCH = 10_000
+_CHUNK = 500
+sequence_table: sa.Table = SequenceModel.__table__  # type: ignore[assignment]
+user_table: sa.Table = User.__table__  # type: ignore[assignment]
+file_table: sa.Table = StoredFile.__table__  # type: ignore[assignment]
+
+
+@dataclass
+class Record:
+    id: int
+    fields: dict[str, Any]
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    created_by: int | None = None
+    updated_by: int | None = None
+
+    def as_json(self, ts: TableSchema) -> dict[str, Any]:
+        """The record in plain JSON types (decimals as strings, dates as ISO text)."""
+        out = {}
+        for slug, value in self.fields.items():
+            f = ts.fields[slug]
+            out[slug] = None if value is None else f.type.json_value(f, value)
+        return {
+            "id": self.id, "fields": out, "version": self.version,
+            "created_at": self.created_at.isoformat(), "updated_at": self.updated_at.isoformat(),
+            "created_by": self.created_by, "updated_by": self.updated_by,
+        }
+
+
+@dataclass
+class Page:
+    records: list[Record]
+    next_cursor: str | None
+    total: int | None = None
+
+
+@dataclass
+class _Prepared:
+    """A validated write: stored values by field slug, ready for SQL."""
+
+    index: int
+    parsed: dict[str, Any] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class RecordStore:
+    """The records of one table, as seen and changed by one actor."""
+
+    def __init__(self, rb: Recordbase, actor: Actor, ts: TableSchema) -> None:
+        self.rb = rb
+        self.actor = actor
+        self.ts = ts
+        self.table = ts.table
+
+    # --- validation: the one door in ----------------------------------------
+
+    def _writable(self, slug: str) -> Field | None:
+        f = self.ts.fields.get(slug)
+        if f is None or f.type.system or f.type.name == "autonumber":
+            return None
+        return f
+
+    def _prepare(self, values: Any, index: int, pointer: str, *, creating: bool) -> _Prepared:
+        prepared = _Prepared(index)
+        if not isinstance(values, Mapping):
+            prepared.problems.append(Problem(pointer, "expected an object of field values"))
+            return prepared
+        for slug, value in values.items():
+            f = self._writable(slug)
+            where = f"{pointer}/{slug}"
+            if f is None:
+                message = (
+                    f'"{slug}" is set by Recordbase and cannot be written'
+                    if slug in self.ts.fields or slug in q.SYSTEM_FIELD_TYPES or slug == "id"
+                    else f'unknown field "{slug}" in table "{self.ts.slug}"'
+                )
+                prepared.problems.append(Problem(where, message))
+                continue
+            try:
+                prepared.parsed[slug] = f.type.parse(f, value)
+            except FieldValueError as exc:
+                prepared.problems.append(Problem(where, f'"{slug}" {exc}'))
+        for f in self.ts.fields.values():
+            if f.type.system or f.type.name == "autonumber":
+                continue
+            if creating and f.slug not in prepared.parsed and f.default is not None:
+                prepared.parsed[f.slug] = f.type.parse(f, f.type.resolve_default(f.default))
+            if f.required and prepared.parsed.get(f.slug, None if creating else ...) is None:
+                prepared.problems.append(Problem(f"{pointer}/{f.slug}", f'"{f.slug}" is required'))
+        return prepared
+
+    def _raise_problems(self, prepared: Sequence[_Prepared], what: str) -> None:
+        problems = [p for item in prepared for p in item.problems]
+        if problems:
+            bad = sum(1 for item in prepared if item.problems)
+            raise ValidationError(f"{bad} {what} invalid: {problems[0]}", problems)
+
+    def _db_row(self, parsed: Mapping[str, Any]) -> dict[str, Any]:
+        row = {}
+        for slug, value in parsed.items():
+            f = self.ts.fields[slug]
+            if slug not in self.ts.junctions:
+                row[f.column_name] = None if value is None else f.type.to_db(f, value)
+        return row
+
+    # --- checks that need the database ---------------------------------------
+
+    def _check_references(self, conn: sa.Connection, prepared: Sequence[_Prepared], pointer: str, exclude_id: int | None = None) -> None:
+        problems: list[Problem] = []
+        for f in self.ts.fields.values():
+            values = [(p.index, p.parsed[f.slug]) for p in prepared if p.parsed.get(f.slug) is not None]
+            if not values:
+                continue
+            kind = f.type.name
+            if kind in ("link", "user"):
+                target = user_table if kind == "user" else self._link_target(f).table
+                wanted = {v for _, value in values for v in (value if isinstance(value, list) else [value])}
+                found = self._existing(conn, target.c.id, wanted)
+                for index, value in values:
+                    for rid in value if isinstance(value, list) else [value]:
+                        if rid not in found:
+                            noun = "user" if kind == "user" else f'record in "{self._link_target(f).slug}"'
+                            problems.append(Problem(pointer.format(index) + f"/{f.slug}", f'"{f.slug}": there is no {noun} with id {rid}'))
+            elif kind == "attachment":
+                wanted = {item["sha256"] for _, value in values for item in value}
+                found = self._existing(conn, file_table.c.sha256, wanted)
+                for index, value in values:
+                    if any(item["sha256"] not in found for item in value):
+                        problems.append(Problem(pointer.format(index) + f"/{f.slug}", f'"{f.slug}": a file has not been uploaded'))
+            if f.unique and f.slug not in self.ts.junctions:
+                problems.extend(self._unique_problems(conn, f, values, pointer, exclude_id))
+        if problems:
+            raise ValidationError(f"{len(problems)} invalid value(s): {problems[0]}", problems)
+
+    def _unique_problems(self, conn: sa.Connection, f: Field, values: list[tuple[int, Any]], pointer: str, exclude_id: int | None) -> list[Problem]:
+        problems = []
+        stored = [(index, f.type.to_db(f, value)) for index, value in values]
+        seen: dict[Any, int] = {}
+        for index, value in stored:
+            if value in seen:
+                problems.append(Problem(pointer.format(index) + f"/{f.slug}", f'"{f.slug}" must be unique; the same value is given twice'))
+            seen.setdefault(value, index)
+        col = self.table.c[f.column_name]
+        taken: set[Any] = set()
+        for chunk in chunks(list(seen)):
+            stmt = sa.select(col).where(col.in_(chunk))
+            if exclude_id is not None:
+                stmt = stmt.where(self.table.c.id != exclude_id)
+            taken.update(conn.execute(stmt).scalars())
+        for value, index in seen.items():
+            if value in taken:
+                problems.append(Problem(pointer.format(index) + f"/{f.slug}", f'"{f.slug}" must be unique; another record has this value'))
+        return problems
+
+    @staticmethod
+    def _existing(conn: sa.Connection, column: sa.ColumnElement[Any], wanted: Iterable[Any]) -> set[Any]:
+        found: set[Any] = set()
+        wanted = list(wanted)
+        for chunk in chunks(wanted):
+            found.update(conn.execute(sa.select(column).where(column.in_(chunk))).scalars())
+        return found
+
+    def _link_target(self, f: Field) -> TableSchema:
+        target = f.options.get("table")
+        for ts in self.ts.app.tables.values():
+            if target in (ts.slug, ts.uid):
+                return ts
+        raise LookupError(f"link target {target!r} of field {f.slug!r} is not installed")
+
+    def _next_numbers(self, conn: sa.Connection, f: Field, count: int) -> list[int]:
+        """Reserve ``count`` autonumbers in this transaction (so they are gap-free)."""
+        seq = sequence_table
+        start = conn.execute(
+            sa.update(seq).where(seq.c.field_id == f.pk).values(next_value=seq.c.next_value + count).returning(seq.c.next_value)
+        ).scalar_one() - count
+        return list(range(start, start + count))
+
+    # --- create ------------------------------------------------------------------
+
+    def create(self, values: Mapping[str, Any]) -> Record:
+        """Create one record; a ``ValidationError`` lists every bad field (pointers ``/fields/<slug>``)."""
+        return self._create([values], "/fields")[0]
+
+    def create_many(self, values_list: Sequence[Mapping[str, Any]]) -> list[Record]:
+        """Create several records atomically: all of them, or none (pointers ``/records/<i>/fields/<slug>``)."""
+        if len(values_list) > MAX_BATCH:
+            raise ValidationError(f"at most {MAX_BATCH} records per call", [Problem("/records", f"at most {MAX_BATCH} records per call")])
+        return self._create(values_list, "/records/{}/fields")
+
+    def _create(self, values_list: Sequence[Mapping[str, Any]], pointer: str) -> list[Record]:
+        many = "{}" in pointer
+        prepared = [self._prepare(v, i, pointer.format(i) if many else pointer, creating=True) for i, v in enumerate(values_list)]
+        self._raise_problems(prepared, "record(s) are")
+        if not prepared:
+            return []
+        now = utcnow()
+        base = {"version": 1, "created_at": now, "updated_at": now, "created_by": self.actor.user_id, "updated_by": self.actor.user_id}
+        rows = [{**base, **self._db_row(p.parsed)} for p in prepared]
+        with self.rb.write() as conn:
+            self._check_references(conn, prepared, pointer if many else "/fields")
+            for f in self.ts.fields.values():
+                if f.type.name == "autonumber":
+                    for row, number in zip(rows, self._next_numbers(conn, f, len(rows)), strict=True):
+                        row[f.column_name] = number
+            # Every row must carry every column, so executemany binds one statement.
+            columns = {key for row in rows for key in row}
+            rows = [{c: row.get(c) for c in columns} for row in rows]
+            result = conn.execute(
+                sa.insert(self.table).returning(self.table.c.id, sort_by_parameter_order=True), rows
+            )
+            ids = [r[0] for r in result]
+            for row, rid in zip(rows, ids, strict=True):
+                row["id"] = rid
+            many_values = self._write_junctions(conn, ids, prepared, replace=False)
+            self._write_search(conn, rows, many_values)
+            entries = []
+            records = []
+            for row, p in zip(rows, prepared, strict=True):
+                record = self._to_record(row, self.ts.fields.values(), many_values.get(row["id"], {}))
+                records.append(record)
+                entries.append((row["id"], {"fields": self._changes({}, record.fields)}))
+            conn.execute(sa.insert(audit_table), audit_rows(self.actor, "create", app_id=self.ts.app.pk, table_id=self.ts.pk, entries=entries))
+        return records
+
+    def _write_junctions(self, conn: sa.Connection, ids: Sequence[int], prepared: Sequence[_Prepared], *, replace: bool) -> dict[int, dict[str, list[int]]]:
+        written: dict[int, dict[str, list[int]]] = {}
+        for slug, junction in self.ts.junctions.items():
+            rows = []
+            touched = []
+            for rid, p in zip(ids, prepared, strict=True):
+                if slug not in p.parsed:
+                    continue
+                touched.append(rid)
+                targets = p.parsed[slug] or []
+                written.setdefault(rid, {})[slug] = list(targets)
+                rows.extend({"src": rid, "dst": dst, "position": pos} for pos, dst in enumerate(targets))
+            if replace and touched:
+                for chunk in chunks(touched):
+                    conn.execute(sa.delete(junction).where(junction.c.src.in_(chunk)))
+            if rows:
+                conn.execute(sa.insert(junction), rows)
+        return written
+
+    def _write_search(self, conn: sa.Connection, rows: Sequence[Mapping[str, Any]], many_values: Mapping[int, Mapping[str, Any]]) -> None:
+        searchable = self.ts.searchable_fields
+        if not searchable:
+            return
+        docs = []
+        for row in rows:
+            parts = []
+            for f in searchable:
+                raw = row.get(f.column_name)
+                if raw is not None:
+                    text = f.type.search_text(f, f.type.from_db(f, raw))
+                    if text:
+                        parts.append(text)
+            docs.append((row["id"], " ".join(parts)))
+        write_search_documents(conn, self.ts.name, docs)
+
+    def _changes(self, before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[Any]]:
+        """Field-level before/after in JSON types, keyed by the field's stable id."""
+        changes = {}
+        for slug in after:
+            old, new = before.get(slug), after[slug]
+            if old != new:
+                f = self.ts.fields[slug]
+                changes[f.uid] = [
+                    None if old is None else f.type.json_value(f, old),
+                    None if new is None else f.type.json_value(f, new),
+                ]
+        return changes
+
+    # --- read ----------------------------------------------------------------------
+
+    def _to_record(self, row: Mapping[str, Any], fields: Iterable[Field], many: Mapping[str, list[int]]) -> Record:
+        values: dict[str, Any] = {}
+        for f in fields:
+            if f.slug in self.ts.junctions:
+                values[f.slug] = many.get(f.slug) or None
+            elif f.type.system:
+                values[f.slug] = row[f.type.column_name]  # type: ignore[attr-defined]
+            else:
+                raw = row.get(f.column_name)
+                values[f.slug] = None if raw is None else f.type.from_db(f, raw)
+        return Record(
+            id=row["id"], fields=values, version=row["version"], created_at=row["created_at"],
+            updated_at=row["updated_at"], created_by=row["created_by"], updated_by=row["updated_by"],
+        )
+
+    def _columns(self, fields: Sequence[Field]) -> list[sa.ColumnElement[Any]]:
+        t = self.table
+        cols: list[sa.ColumnElement[Any]] = [t.c.id, t.c.version, t.c.created_at, t.c.updated_at, t.c.created_by, t.c.updated_by]
+        cols.extend(t.c[f.column_name] for f in fields if not f.type.system and f.slug not in self.ts.junctions)
+        return cols
+
+    def _load_many(self, conn: sa.Connection, ids: Sequence[int], fields: Sequence[Field]) -> dict[int, dict[str, list[int]]]:
+        loaded: dict[int, dict[str, list[int]]] = {}
+        for f in fields:
+            junction = self.ts.junctions.get(f.slug)
+            if junction is None or not ids:
+                continue
+            for chunk in chunks(ids):
+                stmt = sa.select(junction.c.src, junction.c.dst).where(junction.c.src.in_(chunk)).order_by(junction.c.src, junction.c.position)
+                for src, dst in conn.execute(stmt):
+                    loaded.setdefault(src, {}).setdefault(f.slug, []).append(dst)
+        return loaded
+
+    def get(self, record_id: int, fields: Sequence[str] | None = None) -> Record:
+        chosen = q.projection(self.ts, fields)
+        with self.rb.read() as conn:
+            return self._get(conn, record_id, chosen)
+
+    def _get(self, conn: sa.Connection, record_id: Any, chosen: Sequence[Field], lock: bool = False) -> Record:
+        if isinstance(record_id, bool) or not isinstance(record_id, int):
+            raise NotFound(f'no record {record_id!r} in "{self.ts.slug}"')
+        stmt = sa.select(*self._columns(chosen)).where(self.table.c.id == record_id)
+        if lock and conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        row = conn.execute(stmt).mappings().first()
+        if row is None:
+            raise NotFound(f'no record {record_id} in "{self.ts.slug}"')
+        return self._to_record(row, chosen, self._load_many(conn, [record_id], chosen).get(record_id, {}))
+
+    def _context(self, request: q.RecordQuery, dialect: str) -> FilterContext:
+        return FilterContext(now=request.now or utcnow(), dialect=dialect, schema=self.ts)
+
+    def _where(self, request: q.RecordQuery, dialect: str) -> list[sa.ColumnElement[bool]]:
+        conditions = [q.compile_filter(self.ts, request.filter, self._context(request, dialect))]
+        search = q.compile_search(self.ts, request.search, dialect)
+        if search is not None:
+            conditions.append(search)
+        return conditions
+
+    def query(self, request: q.RecordQuery | None = None, **kwargs: Any) -> Page:
+        """One page of records matching ``request`` (or keyword arguments of ``RecordQuery``)."""
+        request = request or q.RecordQuery(**kwargs)
+        if not 1 <= request.page_size <= 1000:
+            raise q.QueryError("page_size must be between 1 and 1000", [Problem("/page_size", "must be between 1 and 1000")])
+        dialect = self.rb.dialect
+        chosen = q.projection(self.ts, request.fields)
+        keys = q.compile_sort(self.ts, request.sort)
+        where = self._where(request, dialect)
+        key_columns = [k.expression.label(f"_k{i}") for i, k in enumerate(keys)]
+        stmt = sa.select(*self._columns(chosen), *key_columns).where(*where)
+        if request.cursor:
+            stmt = stmt.where(q.keyset_condition(keys, q.decode_cursor(keys, request.cursor)))
+        stmt = stmt.order_by(*q.order_by(keys)).limit(request.page_size + 1)
+        with self.rb.read() as conn:
+            rows = conn.execute(stmt).mappings().all()
+            more = len(rows) > request.page_size
+            rows = rows[: request.page_size]
+            ids = [r["id"] for r in rows]
+            many = self._load_many(conn, ids, chosen)
+            total = None
+            if request.with_total:
+                total = conn.execute(sa.select(sa.func.count()).select_from(self.table).where(*where)).scalar_one()
+        records = [self._to_record(r, chosen, many.get(r["id"], {})) for r in rows]
+        cursor = q.encode_cursor(keys, [rows[-1][f"_k{i}"] for i in range(len(keys))]) if more and rows else None
+        return Page(records, cursor, total)
+
+    def count(self, filter: Any = None, search: str | None = None) -> int:
+        request = q.RecordQuery(filter=filter, search=search)
+        with self.rb.read() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(self.table).where(*self._where(request, self.rb.dialect))).scalar_one()
+
+    def stream(self, request: q.RecordQuery | None = None, batch_size: int = 2_000, **kwargs: Any) -> Iterator[Record]:
+        """Every matching record in sort order, in bounded memory (a server-side cursor)."""
+        request = request or q.RecordQuery(**kwargs)
+        chosen = q.projection(self.ts, request.fields)
+        keys = q.compile_sort(self.ts, request.sort)
+        stmt = sa.select(*self._columns(chosen)).where(*self._where(request, self.rb.dialect)).order_by(*q.order_by(keys))
+        with self.rb.read() as conn:
+            result = conn.execution_options(yield_per=batch_size).execute(stmt).mappings()
+            for batch in result.partitions():
+                many = self._load_many(conn, [r["id"] for r in batch], chosen) if self.ts.junctions else {}
+                for row in batch:
+                    yield self._to_record(row, chosen, many.get(row["id"], {}))
+
+    # --- update ----------------------------------------------------------------------
+
+    def update(self, record_id: int, values: Mapping[str, Any], *, version: int) -> Record:
+        """Change some fields of a record last seen at ``version``.
+
+        A stale ``version`` raises ``Conflict`` carrying the current record;
+        nothing is written.
+        """
+        prepared = self._prepare(values, 0, "/fields", creating=False)
+        self._raise_problems([prepared], "field value(s) are")
+        now = utcnow()
+        with self.rb.write() as conn:
+            current = self._get(conn, record_id, list(self.ts.fields.values()), lock=True)
+            if current.version != version:
+                raise Conflict(f"record {record_id} was changed by someone else (now at version {current.version})", current)
+            self._check_references(conn, [prepared], "/fields", exclude_id=record_id)
+            row = self._db_row(prepared.parsed)
+            row.update(version=current.version + 1, updated_at=now, updated_by=self.actor.user_id)
+            t = self.table
+            done = conn.execute(sa.update(t).where(t.c.id == record_id, t.c.version == version).values(row)).rowcount
+            if done != 1:  # lost a race between the read and the write
+                raise Conflict(f"record {record_id} was changed by someone else", self._get(conn, record_id, list(self.ts.fields.values())))
+            self._write_junctions(conn, [record_id], [prepared], replace=True)
+            after = {**current.fields, **{s: v for s, v in prepared.parsed.items()}}
+            after = {s: (v or None) if s in self.ts.junctions else v for s, v in after.items()}
+            if any(f.slug in prepared.parsed for f in self.ts.searchable_fields):
+                self._write_search(conn, [{"id": record_id, **self._db_row(after)}], {})
+            changes = self._changes(current.fields, {s: after[s] for s in prepared.parsed})
+            conn.execute(sa.insert(audit_table), audit_rows(self.actor, "update", app_id=self.ts.app.pk, table_id=self.ts.pk, entries=[(record_id, {"fields": changes})]))
+            return self._get(conn, record_id, list(self.ts.fields.values()))
+
+    # --- delete, restore, purge: see trash.py -------------------------------------------
+
+    def delete(self, record_id: int) -> None:
+        """Move a record to the trash, applying each incoming link's on_delete rule."""
+        from .trash import delete_records
+
+        with self.rb.write() as conn:
+            delete_records(self, conn, [record_id])
+
+    def restore(self, record_id: int) -> Record:
+        from .trash import restore_record
+
+        with self.rb.write() as conn:
+            restore_record(self, conn, record_id)
+            return self._get(conn, record_id, list(self.ts.fields.values()))
+
+    def purge(self, record_id: int) -> None:
+        from .trash import purge_record
+
+        with self.rb.write() as conn:
+            purge_record(self, conn, record_id)
+
+    def remove_search_documents(self, conn: sa.Connection, ids: Sequence[int]) -> None:
+        if self.ts.searchable_fields:
+            delete_search_documents(conn, self.ts.name, list(ids))

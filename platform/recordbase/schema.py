@@ -1,0 +1,156 @@
+"""The runtime shape of installed apps: fields resolved to types and SQL tables.
+
+An ``AppSchema`` is built from an app's stored definition plus the physical
+ids in ``rb_table`` / ``rb_field``; it is immutable and cached by the engine
+until the app's version changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import fields as field_types
+from .database import UTCDateTime
+from .fields import Field
+
+SYSTEM_COLUMNS = ("id", "version", "created_at", "created_by", "updated_at", "updated_by")
+
+
+def physical_table_name(table_pk: int) -> str:
+    return f"t{table_pk}"
+
+
+def system_columns() -> list[sa.Column[Any]]:
+    return [
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+        sa.Column("version", sa.Integer(), nullable=False, server_default="1"),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("created_by", sa.Integer(), nullable=True),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.Column("updated_by", sa.Integer(), nullable=True),
+    ]
+
+
+@dataclass
+class TableSchema:
+    pk: int
+    uid: str
+    slug: str
+    definition: Mapping[str, Any]
+    app: AppSchema
+    fields: dict[str, Field] = field(default_factory=dict)  # by slug, definition order
+    table: sa.Table = None  # type: ignore[assignment]
+    junctions: dict[str, sa.Table] = field(default_factory=dict)  # by field slug
+
+    @property
+    def name(self) -> str:
+        return physical_table_name(self.pk)
+
+    @property
+    def label(self) -> Any:
+        return self.definition.get("label", self.slug)
+
+    def field(self, slug: str) -> Field:
+        return self.fields[slug]
+
+    def field_by_uid(self, uid: str) -> Field | None:
+        return next((f for f in self.fields.values() if f.uid == uid), None)
+
+    @property
+    def stored_fields(self) -> list[Field]:
+        """Fields with a column of their own in this table."""
+        return [f for f in self.fields.values() if f.type.stores_in_column and slug_has_column(self, f)]
+
+    @property
+    def searchable_fields(self) -> list[Field]:
+        return [f for f in self.fields.values() if f.type.searchable]
+
+    @property
+    def primary_field(self) -> Field | None:
+        slug = self.definition.get("primary_field")
+        if slug and slug in self.fields:
+            return self.fields[slug]
+        return next((f for f in self.fields.values() if f.type.name == "text"), None)
+
+
+def slug_has_column(table: TableSchema, f: Field) -> bool:
+    return f.slug not in table.junctions
+
+
+@dataclass
+class AppSchema:
+    pk: int
+    uid: str
+    slug: str
+    version: int
+    definition: Mapping[str, Any]
+    tables: dict[str, TableSchema] = field(default_factory=dict)
+    metadata: sa.MetaData = field(default_factory=sa.MetaData)
+
+    def table(self, slug: str) -> TableSchema:
+        return self.tables[slug]
+
+    def table_by_uid(self, uid: str) -> TableSchema | None:
+        return next((t for t in self.tables.values() if t.uid == uid), None)
+
+
+def effective_definition(definition: Mapping[str, Any], settings_region: str) -> dict[str, Any]:
+    """Field definitions with instance-level defaults folded in (e.g. the phone region)."""
+    result = dict(definition)
+    if result.get("type") == "phone" and not (result.get("options") or {}).get("region"):
+        result["options"] = {**(result.get("options") or {}), "region": settings_region}
+    return result
+
+
+def build_app_schema(
+    app_row: Mapping[str, Any],
+    table_pks: Mapping[str, int],
+    field_pks: Mapping[tuple[str, str], int],
+    phone_region: str = "CN",
+) -> AppSchema:
+    """Resolve an app's stored definition against its physical ids.
+
+    ``table_pks`` maps table uid → rb_table.id; ``field_pks`` maps
+    (table uid, field uid) → rb_field.id.
+    """
+    definition = app_row["definition"]
+    app = AppSchema(
+        pk=app_row["id"], uid=app_row["uid"], slug=app_row["slug"],
+        version=app_row["version"], definition=definition,
+    )
+    for tdef in definition["tables"]:
+        tpk = table_pks[tdef["id"]]
+        ts = TableSchema(pk=tpk, uid=tdef["id"], slug=tdef["slug"], definition=tdef, app=app)
+        for fdef in tdef["fields"]:
+            ftype = field_types.get(fdef["type"])
+            ts.fields[fdef["slug"]] = Field(
+                pk=field_pks[(tdef["id"], fdef["id"])], uid=fdef["id"], slug=fdef["slug"], type=ftype,
+                definition=effective_definition(fdef, phone_region), table_pk=tpk,
+            )
+        app.tables[ts.slug] = ts
+    for ts in app.tables.values():
+        columns = system_columns()
+        for f in ts.fields.values():
+            junction = f.type.junction(f, ts.name, app.metadata)
+            if junction is not None:
+                ts.junctions[f.slug] = junction
+            elif f.type.stores_in_column:
+                columns.extend(f.type.columns(f))
+        # AUTOINCREMENT: SQLite must never reuse the id of a record in the trash.
+        ts.table = sa.Table(ts.name, app.metadata, *columns, sqlite_autoincrement=True)
+    return app
+
+
+def index_specs(ts: TableSchema) -> list[tuple[str, list[str], bool]]:
+    """(index name, columns, unique) for every unique, indexed or link field."""
+    specs = []
+    for f in ts.stored_fields:
+        if f.unique:
+            specs.append((f"ux_{ts.name}_{f.column_name}", [f.column_name], True))
+        elif f.indexed or f.type.name in ("link", "autonumber"):
+            specs.append((f"ix_{ts.name}_{f.column_name}", [f.column_name], False))
+    return specs
