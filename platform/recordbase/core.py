@@ -19,6 +19,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 
 from . import fields as field_types
+from . import users
 from .actor import Actor
 from .config import Settings
 from .database import create_search_index, make_engine
@@ -149,6 +150,31 @@ class Recordbase:
     def list_apps(self) -> list[Mapping[str, Any]]:
         with self.read() as conn:
             return [dict(r) for r in conn.execute(sa.select(apps_t.c.slug, apps_t.c.version, apps_t.c.definition, apps_t.c.updated_at).order_by(apps_t.c.slug)).mappings()]
+
+    # --- users ------------------------------------------------------------------------
+
+    def create_user(self, actor: Actor, email: str, password: str | None, **kwargs: Any) -> int:
+        with self.write() as conn:
+            return users.create_user(conn, actor, email, password, **kwargs)
+
+    def ensure_admin(self, actor: Actor, email: str, password: str | None) -> str | None:
+        """Create the first admin unless one exists; returns the password when one was generated."""
+        with self.write() as conn:
+            exists = conn.execute(sa.select(users.users_t.c.id).where(users.users_t.c.is_admin.is_(True)).limit(1)).first()
+            if exists:
+                return None
+            generated = None if password else users.generate_password()
+            users.create_user(conn, actor, email, password or generated, display_name="Administrator", is_admin=True)
+            return generated
+
+    def user_ids(self) -> list[int]:
+        with self.read() as conn:
+            return list(conn.execute(sa.select(users.users_t.c.id).where(users.users_t.c.is_active.is_(True)).order_by(users.users_t.c.id)).scalars())
+
+    def fill_sample_data(self, actor: Actor, app: str, rows: int = 25, seed: int = 42) -> dict[str, int]:
+        from .sample import fill_sample_data
+
+        return fill_sample_data(self, self.app(app), actor, rows=rows, seed=seed)
 
     # --- schemas and stores ---------------------------------------------------------
 

@@ -18,10 +18,10 @@ from alembic.operations import Operations
 from .actor import Actor
 from .audit import write_audit
 from .database import create_search_index
+from .definition import new_id
 from .errors import PlanRefused, Problem
 from .fields import Field, FieldValueError
 from .models import App, AppVersion, FieldMeta, Sequence, TableMeta, Trash, utcnow
-from .definition import new_id
 from .plan import Plan
 from .schema import AppSchema, build_app_schema, index_specs
 

@@ -9,8 +9,8 @@ here touches the database, so tests compare plans exactly.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 

@@ -251,7 +251,7 @@ class RecordStore:
             self._write_search(conn, rows, many_values)
             entries = []
             records = []
-            for row, p in zip(rows, prepared, strict=True):
+            for row in rows:
                 record = self._to_record(row, self.ts.fields.values(), many_values.get(row["id"], {}))
                 records.append(record)
                 entries.append((row["id"], {"fields": self._changes({}, record.fields)}))

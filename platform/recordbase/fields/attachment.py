@@ -14,7 +14,6 @@ import re
 import unicodedata
 from typing import Any
 
-import sqlalchemy as sa
 from faker import Faker
 
 from . import register

@@ -99,7 +99,7 @@ class FilterContext:
 
     @property
     def today(self) -> dt.date:
-        return self.now.astimezone(dt.timezone.utc).date()
+        return self.now.astimezone(dt.UTC).date()
 
 
 class FieldType:

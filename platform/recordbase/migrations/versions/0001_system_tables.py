@@ -1,14 +1,14 @@
 """system tables
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-28 23:45:48.226733
 """
 
-from alembic import op
 import sqlalchemy as sa
-import recordbase.database
+from alembic import op
 
+import recordbase.database
 
 revision = '0001'
 down_revision = None

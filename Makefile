@@ -1,0 +1,72 @@
+# Recordbase developer tasks. Works from a fresh clone: `make run`, `make test`.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+ROWS ?= 1000000
+OUT ?=
+PYTEST_ARGS ?=
+LINT_PATHS := $(wildcard platform blueprints tests bench)
+
+.DEFAULT_GOAL := help
+.PHONY: help venv assets init run test lint format bench clean
+
+help:
+	@echo "make run     set up .venv, assets, the database and an admin; serve on http://$(HOST):$(PORT)"
+	@echo "make test    lint, then the test suite on SQLite and PostgreSQL (RECORDBASE_TEST_DATABASES to narrow)"
+	@echo "make lint    ruff check (fails) and ruff format --check (reports only)"
+	@echo "make bench   engine benchmark: ROWS=$(ROWS) [OUT=file]"
+	@echo "make clean   remove .venv and caches (never instance/)"
+
+# --- Python environment -------------------------------------------------------
+# Reinstall only when pyproject.toml is newer than the stamp.
+venv: $(VENV)/.installed
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+# --- Front-end assets -----------------------------------------------------------
+# A no-op until the project has a package.json.
+ifneq ($(wildcard package.json),)
+assets: node_modules/.installed
+
+node_modules/.installed: package.json $(wildcard package-lock.json)
+	if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+	touch $@
+else
+assets:
+	@:
+endif
+
+# --- Running --------------------------------------------------------------------
+init: venv
+	$(BIN)/recordbase init $(if $(ADMIN_EMAIL),--admin-email '$(ADMIN_EMAIL)') $(if $(ADMIN_PASSWORD),--admin-password '$(ADMIN_PASSWORD)')
+
+run: venv assets init
+	$(BIN)/recordbase serve --host $(HOST) --port $(PORT)
+
+# --- Quality --------------------------------------------------------------------
+test: venv assets
+	@$(MAKE) --no-print-directory lint
+	$(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+# Lint errors fail the build; formatting drift is only reported.
+lint: venv
+	$(BIN)/ruff check $(LINT_PATHS)
+	@$(BIN)/ruff format --check $(LINT_PATHS) || echo "ruff format: the files above need formatting (not failing); run 'make format'"
+
+format: venv
+	$(BIN)/ruff format $(LINT_PATHS)
+
+bench: venv
+	$(BIN)/python bench/engine.py --rows $(ROWS) $(if $(OUT),--out $(OUT))
+
+clean:
+	rm -rf $(VENV) node_modules *.egg-info platform/*.egg-info .pytest_cache .hypothesis .ruff_cache .mypy_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

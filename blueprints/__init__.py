@@ -1,0 +1,52 @@
+"""The Recordbase web application: a Flask app factory around one engine.
+
+Installed as ``recordbase_web``. Blueprints parse requests, call the engine and
+render; they never hold state of their own. The engine is built once per app,
+kept for the app's lifetime (it owns the connection pool) and reached from a
+view as ``current_app.extensions["recordbase"]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from recordbase.config import Settings
+from recordbase.core import Recordbase
+
+from . import errors, health
+
+TEMPLATE_FOLDER = Path(__file__).resolve().parent.parent / "templates"
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then ``RECORDBASE_*`` environment, then ``test_config``.
+
+    ``test_config`` may carry a ready :class:`Settings` under ``RECORDBASE_SETTINGS``;
+    otherwise settings are read from the environment with :meth:`Settings.from_env`.
+    """
+    overrides = dict(test_config or {})
+    settings = overrides.pop("RECORDBASE_SETTINGS", None) or Settings.from_env()
+    app = Flask(
+        __name__,
+        instance_path=str(settings.instance_path),
+        template_folder=str(TEMPLATE_FOLDER),
+        static_folder=None,
+    )
+    app.config.from_mapping(
+        SECRET_KEY=settings.secret_key,
+        RECORDBASE_SETTINGS=settings,
+    )
+    app.config.update(overrides)
+
+    init_engine(app, settings)
+    errors.init_app(app)
+    health.init_app(app)
+    return app
+
+
+def init_engine(app: Flask, settings: Settings) -> None:
+    """Create the app's engine. ``recordbase init`` creates the tables, not this."""
+    app.extensions["recordbase"] = Recordbase(settings)

@@ -1,0 +1,180 @@
+"""The ``recordbase`` command line: init, check, install, apps, serve.
+
+Exit status 0 on success, 1 on a user error with a one-line message (or one
+line per problem), never a traceback for bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .actor import Actor
+from .config import Settings
+from .core import Recordbase
+from .definition import load_definition_file
+from .errors import Problem, RecordbaseError
+
+GALLERY = Path(__file__).resolve().parents[2] / "schemas" / "gallery"
+CLI_ACTOR = Actor.system("cli")
+
+
+def _engine() -> Recordbase:
+    rb = Recordbase(Settings.from_env())
+    rb.init_db()
+    return rb
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _print_problems(source: str, problems: list[Problem]) -> None:
+    for p in problems:
+        label = "warning: " if p.severity == "warning" else ""
+        click.echo(f"{source}: {p.pointer or '/'}: {label}{p.message}", err=p.severity == "error")
+
+
+def _resolve(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.exists() or path.suffix == ".json" or "/" in name_or_path:
+        return path
+    candidate = GALLERY / f"{name_or_path}.json"
+    if not candidate.exists():
+        names = ", ".join(sorted(p.stem for p in GALLERY.glob("*.json")))
+        _fail(f'"{name_or_path}" is neither a file nor a gallery template (templates: {names})')
+    return candidate
+
+
+@click.group()
+def main() -> None:
+    """Recordbase: low-code record apps that keep personal data lawful."""
+
+
+@main.command()
+@click.option("--admin-email", default="admin@localhost", show_default=True)
+@click.option("--admin-password", default=None, help="Generated and printed when left out.")
+def init(admin_email: str, admin_password: str | None) -> None:
+    """Create or upgrade the database and the first admin (idempotent)."""
+    try:
+        rb = _engine()
+        generated = rb.ensure_admin(CLI_ACTOR, admin_email, admin_password)
+    except RecordbaseError as exc:
+        _fail(exc.message)
+    click.echo(f"database ready: {rb.settings.database_url.split('@')[-1]}")
+    if generated:
+        click.echo(f"admin account: {admin_email}  password: {generated}")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+def check(paths: tuple[str, ...]) -> None:
+    """Check definitions; print every problem as FILE: /pointer: message."""
+    from .definition import check_definition  # noqa: F401  (kept importable without a database)
+
+    failed = False
+    for name in paths:
+        path = _resolve(name)
+        data, problems = load_definition_file(path)
+        if not problems:
+            problems = _check_offline(data)
+        _print_problems(str(path), problems)
+        failed |= any(p.severity == "error" for p in problems)
+        if not problems:
+            click.echo(f"{path}: ok")
+    sys.exit(1 if failed else 0)
+
+
+def _check_offline(data: Any) -> list[Problem]:
+    """The same checks as install, without opening a database."""
+    from . import fields as field_types
+    from .definition import check_definition
+
+    problems = check_definition(data)
+    if any(p.severity == "error" for p in problems):
+        return problems
+    for ti, table in enumerate(data["tables"]):
+        for fi, fdef in enumerate(table["fields"]):
+            problems.extend(field_types.get(fdef["type"]).check_definition(fdef, f"/tables/{ti}/fields/{fi}"))
+    return problems
+
+
+@main.command()
+@click.argument("name_or_path")
+@click.option("--dry-run", is_flag=True, help="Show the plan and what would fail; change nothing.")
+@click.option("--force", is_flag=True, help="Empty values that cannot be converted (recorded in the audit).")
+@click.option("--sample-data", is_flag=True, help="Fill a newly installed app with sample records.")
+@click.option("--rows", default=25, show_default=True, help="Sample records per table.")
+def install(name_or_path: str, dry_run: bool, force: bool, sample_data: bool, rows: int) -> None:
+    """Install an app from a definition file or a gallery template, or apply its changes."""
+    path = _resolve(name_or_path)
+    data, problems = load_definition_file(path)
+    if problems:
+        _print_problems(str(path), problems)
+        sys.exit(1)
+    rb = _engine()
+    try:
+        result = rb.install(data, CLI_ACTOR, dry_run=dry_run, force=force)
+    except RecordbaseError as exc:
+        if exc.problems:
+            _print_problems(str(path), exc.problems)
+        _fail(exc.message)
+    for line in result.plan.describe():
+        click.echo(f"  {line}")
+    if result.problems:
+        click.echo(f"{len(result.problems)} value(s) {'would be' if dry_run else 'were'} emptied:")
+        _print_problems(str(path), [Problem(p.pointer, p.message, "warning") for p in result.problems])
+    if dry_run:
+        click.echo("dry run: nothing was changed")
+        return
+    click.echo(f"{data['slug']}: {'installed' if result.applied else 'already up to date'}")
+    if sample_data:
+        counts = rb.fill_sample_data(CLI_ACTOR, data["slug"], rows=rows)
+        click.echo("sample data: " + ", ".join(f"{slug} {n}" for slug, n in counts.items()))
+
+
+@main.group()
+def apps() -> None:
+    """List and export installed apps."""
+
+
+@apps.command("list")
+def apps_list() -> None:
+    for app in _engine().list_apps():
+        label = app["definition"].get("label")
+        if isinstance(label, dict):
+            label = label.get("en") or next(iter(label.values()))
+        click.echo(f"{app['slug']}\tv{app['version']}\t{label}")
+
+
+@apps.command("export")
+@click.argument("app")
+def apps_export(app: str) -> None:
+    """Print an app's definition (with its stable ids) as JSON."""
+    try:
+        definition = _engine().export(app)
+    except RecordbaseError as exc:
+        _fail(exc.message)
+    click.echo(json.dumps(definition, ensure_ascii=False, indent=2))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+def serve(host: str, port: int) -> None:
+    """Serve the web app."""
+    from recordbase_web import create_app
+
+    app = create_app()
+    app.extensions["recordbase"].init_db()
+    click.echo(f"serving on http://{host}:{port}")
+    app.run(host=host, port=port, threaded=True)
+
+
+if __name__ == "__main__":
+    main()

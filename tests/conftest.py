@@ -1,0 +1,156 @@
+"""Shared fixtures: every database test runs on SQLite and on a real PostgreSQL.
+
+``database_url`` is parametrised with ids ``sqlite`` and ``postgresql``; a test
+that asks for it (directly or through ``settings``, ``rb``, ``app``, ``client``)
+runs once per backend. The PostgreSQL server is started with ``pgserver`` the
+first time a test needs it and stopped at the end of the session; each test
+gets a fresh database on it.
+
+Narrow the backends with ``--databases=sqlite`` or
+``RECORDBASE_TEST_DATABASES=sqlite`` (comma-separated; default both).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from recordbase.config import Settings
+from recordbase.core import Recordbase
+from recordbase_web import create_app
+
+BACKENDS = ("sqlite", "postgresql")
+_database_numbers = itertools.count(1)
+
+# pgserver (through platformdirs) warns when XDG_RUNTIME_DIR is unset, as on CI.
+XDG_WARNING = "ignore:XDG_RUNTIME_DIR is not set"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--databases",
+        default=os.environ.get("RECORDBASE_TEST_DATABASES", ",".join(BACKENDS)),
+        help="comma-separated backends to run database tests on "
+        "(default: $RECORDBASE_TEST_DATABASES or 'sqlite,postgresql')",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("filterwarnings", XDG_WARNING)
+    selected_backends(config)  # fail early on a typo
+
+
+def selected_backends(config: pytest.Config) -> set[str]:
+    chosen = {name.strip() for name in config.getoption("--databases").split(",") if name.strip()}
+    unknown = chosen - set(BACKENDS)
+    if unknown or not chosen:
+        raise pytest.UsageError(
+            f"--databases / RECORDBASE_TEST_DATABASES: expected some of {', '.join(BACKENDS)}, "
+            f"got {', '.join(sorted(unknown)) or 'nothing'}"
+        )
+    return chosen
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the parametrisations of ``database_url`` on backends not chosen."""
+    chosen = selected_backends(config)
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("database_url") if callspec else None
+        (dropped if backend is not None and backend not in chosen else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A throwaway PostgreSQL server (pgserver), started on first use."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import pgserver
+
+        server = pgserver.get_server(
+            tmp_path_factory.mktemp("postgres") / "pgdata", cleanup_mode="stop"
+        )
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+def _psycopg_url(uri: str, database: str) -> str:
+    """pgserver's ``postgresql://user:@/postgres?host=<socket dir>`` for another database."""
+    base, _, query = uri.partition("?")
+    base = base.rsplit("/", 1)[0]
+    url = f"{base}/{database}".replace("postgresql://", "postgresql+psycopg://", 1)
+    return f"{url}?{query}" if query else url
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL to an empty database of the parametrised backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/recordbase.db"
+        return
+
+    import psycopg
+    from psycopg import sql
+
+    server = request.getfixturevalue("postgres_server")
+    name = f"rb_test_{next(_database_numbers)}"
+    with psycopg.connect(server.get_uri(), autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield _psycopg_url(server.get_uri(), name)
+    finally:
+        with psycopg.connect(server.get_uri(), autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings.from_env(
+        environ={},
+        instance_path=tmp_path / "instance",
+        database_url=database_url,
+        secret_key="test-secret",
+    )
+
+
+@pytest.fixture
+def rb(settings: Settings) -> Iterator[Recordbase]:
+    """An engine on an initialised database."""
+    engine = Recordbase(settings)
+    engine.init_db()
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def app(rb: Recordbase, settings: Settings) -> Iterator[Flask]:
+    """The web app on the same (initialised) database as ``rb``."""
+    app = create_app({"TESTING": True, "RECORDBASE_SETTINGS": settings})
+    yield app
+    app.extensions["recordbase"].dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
