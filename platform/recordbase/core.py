@@ -7,6 +7,7 @@ app version, so a definition change is seen by every later call.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -22,11 +23,13 @@ from . import fields as field_types
 from . import users
 from .actor import Actor
 from .config import Settings
-from .database import create_search_index, make_engine
+from .audit import write_audit
+from .database import create_search_index, drop_field_storage, drop_table_storage, make_engine
 from .definition import check_definition
 from .errors import DefinitionError, NotFound, PlanRefused, Problem
 from .migrate import Migrator, apps_t, physical_ids
 from .plan import Plan, assign_ids, diff
+from .models import utcnow
 from .records import RecordStore
 from .schema import AppSchema, TableSchema, build_app_schema
 
@@ -150,6 +153,72 @@ class Recordbase:
     def list_apps(self) -> list[Mapping[str, Any]]:
         with self.read() as conn:
             return [dict(r) for r in conn.execute(sa.select(apps_t.c.slug, apps_t.c.version, apps_t.c.definition, apps_t.c.updated_at).order_by(apps_t.c.slug)).mappings()]
+
+    # --- trash ------------------------------------------------------------------------
+
+    def list_trash(self, app: str) -> list[dict[str, Any]]:
+        """What an app's trash holds: removed tables and fields, deleted records."""
+        from .trash import trash_table as tt
+
+        schema = self.app(app)
+        with self.read() as conn:
+            rows = conn.execute(sa.select(tt).where(tt.c.app_id == schema.pk).order_by(tt.c.id)).mappings().all()
+        return [dict(r) for r in rows]
+
+    def restore_from_trash(self, actor: Actor, app: str, trash_id: int) -> InstallResult | None:
+        """Restore a removed field or table (by re-adding its definition) or a deleted record."""
+        entry = next((e for e in self.list_trash(app) if e["id"] == trash_id), None)
+        if entry is None:
+            raise NotFound(f"no trash entry {trash_id} in app {app!r}")
+        schema = self.app(app)
+        if entry["kind"] == "record":
+            ts = next(t for t in schema.tables.values() if t.pk == entry["table_id"])
+            self._store_for(actor, ts).restore(entry["record_id"])
+            return None
+        if "replaced_by" in entry["payload"]:
+            raise PlanRefused("this is the column a type change replaced; its values were converted, not removed")
+        definition = self.export(app)
+        restored = dict(entry["payload"]["definition"])
+        if entry["kind"] == "table":
+            if any(t["slug"] == restored["slug"] for t in definition["tables"]):
+                raise PlanRefused(f'a table named "{restored["slug"]}" exists; rename it first')
+            definition["tables"] = [*definition["tables"], restored]
+        else:
+            table = next((t for t in definition["tables"] if t["id"] == entry["payload"]["table"]), None)
+            if table is None:
+                raise PlanRefused("the field's table has been removed; restore the table first")
+            if any(f["slug"] == restored["slug"] for f in table["fields"]):
+                raise PlanRefused(f'a field named "{restored["slug"]}" exists in "{table["slug"]}"; rename it first')
+            table["fields"] = [*table["fields"], restored]
+        return self.install(definition, actor)
+
+    def purge_trash(self, actor: Actor, *, now: dt.datetime | None = None) -> int:
+        """Delete for good what has been in the trash past its time; returns how many entries."""
+        from .migrate import fields_t, tables_t
+        from .trash import trash_table as tt
+
+        now = now or utcnow()
+        with self.write() as conn:
+            entries = conn.execute(sa.select(tt).where(tt.c.expires_at <= now)).mappings().all()
+            for entry in entries:
+                if entry["kind"] == "field":
+                    row = conn.execute(sa.select(fields_t).where(fields_t.c.id == entry["field_id"])).mappings().first()
+                    if row is not None and row["removed_at"] is not None:
+                        table_name = f"t{entry['table_id']}"
+                        drop_field_storage(conn, table_name, int(row["id"]))
+                        conn.execute(sa.delete(fields_t).where(fields_t.c.id == row["id"]))
+                elif entry["kind"] == "table":
+                    row = conn.execute(sa.select(tables_t).where(tables_t.c.id == entry["table_id"])).mappings().first()
+                    if row is not None and row["removed_at"] is not None:
+                        drop_table_storage(conn, int(row["id"]), [
+                            int(pk) for pk in conn.execute(sa.select(fields_t.c.id).where(fields_t.c.table_id == row["id"])).scalars()
+                        ])
+                        conn.execute(sa.delete(fields_t).where(fields_t.c.table_id == row["id"]))
+                        conn.execute(sa.delete(tables_t).where(tables_t.c.id == row["id"]))
+                conn.execute(sa.delete(tt).where(tt.c.id == entry["id"]))
+            if entries:
+                write_audit(conn, actor, "trash_purge", entries=[(None, {"entries": [e["id"] for e in entries]})])
+        return len(entries)
 
     # --- users ------------------------------------------------------------------------
 

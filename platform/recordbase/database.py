@@ -75,6 +75,32 @@ class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
         return value.astimezone(dt.UTC)
 
 
+def drop_field_storage(conn: sa.Connection, table_name: str, field_pk: int) -> None:
+    """Drop a purged field's column, its indexes, or its junction table."""
+    column = f"f{field_pk}"
+    inspector = sa.inspect(conn)
+    tables = set(inspector.get_table_names())
+    junction = f"{table_name}_{column}"
+    if junction in tables:
+        conn.exec_driver_sql(f"DROP TABLE {junction}")
+    if table_name not in tables:
+        return
+    if column not in {c["name"] for c in inspector.get_columns(table_name)}:
+        return
+    for index in inspector.get_indexes(table_name):
+        if column in index["column_names"]:
+            conn.exec_driver_sql(f"DROP INDEX {index['name']}")
+    conn.exec_driver_sql(f"ALTER TABLE {table_name} DROP COLUMN {column}")
+
+
+def drop_table_storage(conn: sa.Connection, table_pk: int, field_pks: list[int]) -> None:
+    table_name = f"t{table_pk}"
+    for pk in field_pks:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table_name}_f{pk}")
+    drop_search_index(conn, table_name)
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table_name}")
+
+
 # --- full-text search -------------------------------------------------------
 # Both databases search by substring over one document per record, made of the
 # record's text fields. Substring (trigram) matching is what Chinese users need:

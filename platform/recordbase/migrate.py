@@ -82,10 +82,16 @@ class Migrator:
         added_tables: list[str] = []
         added_fields: list[tuple[str, str]] = []
         converted: list[tuple[str, str, int]] = []  # table uid, field uid, old field pk
+        revived_fields: list[str] = []  # table uids whose search documents must be rebuilt
         table_pks, field_pks = physical_ids(self.conn, app_id)
         for step in plan.steps:
             if step.kind == "add_table":
                 tdef = tables_by_uid[step.table]
+                revived = self._revive_table(app_id, tdef)
+                if revived is not None:
+                    table_pks[tdef["id"]], fpks = revived
+                    field_pks.update({(tdef["id"], fuid): fpk for fuid, fpk in fpks.items()})
+                    continue
                 tpk = self.conn.execute(
                     sa.insert(tables_t).values(app_id=app_id, uid=tdef["id"], slug=tdef["slug"]).returning(tables_t.c.id)
                 ).scalar_one()
@@ -101,6 +107,11 @@ class Migrator:
                 self.conn.execute(sa.update(tables_t).where(tables_t.c.id == table_pks[step.table]).values(slug=step.detail["new"]))
             elif step.kind == "add_field":
                 fdef = self._field_def(tables_by_uid[step.table], step.field)
+                revived_pk = self._revive_field(table_pks[step.table], fdef)
+                if revived_pk is not None:
+                    field_pks[(step.table, step.field)] = revived_pk
+                    revived_fields.append(step.table)
+                    continue
                 field_pks[(step.table, step.field)] = self._insert_field(table_pks[step.table], fdef)
                 added_fields.append((step.table, step.field))
             elif step.kind == "remove_field":
@@ -140,6 +151,8 @@ class Migrator:
                 self._change_index(ts, ts.field_by_uid(step.field), step.detail)  # type: ignore[arg-type]
             elif step.kind == "rebuild_search":
                 self.rb.rebuild_search(self.conn, by_uid[step.table])
+        for tuid in sorted(set(revived_fields)):
+            self.rb.rebuild_search(self.conn, by_uid[tuid])
         if self.forced:
             write_audit(self.conn, self.actor, "values_dropped", app_id=app_id,
                         entries=[(None, {"values": [p.as_dict() for p in self.forced]})])
@@ -167,6 +180,45 @@ class Migrator:
         self.conn.execute(sa.insert(trash_t).values(
             kind=kind, app_id=app_id, table_id=table_pk, field_id=field_pk, payload=payload,
             deleted_at=self.now, deleted_by=self.actor.label, expires_at=self.expires))
+
+    def _trashed(self, kind: str, **where: Any) -> list[Mapping[str, Any]]:
+        stmt = sa.select(trash_t).where(trash_t.c.kind == kind, trash_t.c.expires_at > self.now)
+        for key, value in where.items():
+            stmt = stmt.where(trash_t.c[key] == value)
+        return list(self.conn.execute(stmt.order_by(trash_t.c.id.desc())).mappings())
+
+    def _revive_field(self, table_pk: int, fdef: Mapping[str, Any]) -> int | None:
+        """Bring back a removed field with the same id and type, data and all."""
+        for entry in self._trashed("field", table_id=table_pk):
+            if "replaced_by" in entry["payload"]:
+                continue  # the pre-conversion column of a field that still exists
+            row = self.conn.execute(sa.select(fields_t).where(fields_t.c.id == entry["field_id"])).mappings().first()
+            if row and row["uid"] == f"{fdef['id']}~{row['id']}"[:64] and row["type"] == fdef["type"]:
+                self.conn.execute(sa.update(fields_t).where(fields_t.c.id == row["id"]).values(
+                    uid=fdef["id"], slug=fdef["slug"], removed_at=None))
+                self.conn.execute(sa.delete(trash_t).where(trash_t.c.id == entry["id"]))
+                return int(row["id"])
+        return None
+
+    def _revive_table(self, app_id: int, tdef: Mapping[str, Any]) -> tuple[int, dict[str, int]] | None:
+        """Bring back a removed table with the same id whose fields are unchanged."""
+        for entry in self._trashed("table", app_id=app_id):
+            row = self.conn.execute(sa.select(tables_t).where(tables_t.c.id == entry["table_id"])).mappings().first()
+            if not row or row["uid"] != f"{tdef['id']}~{row['id']}"[:64]:
+                continue
+            live = {
+                r["uid"]: (r["id"], r["type"]) for r in self.conn.execute(
+                    sa.select(fields_t).where(fields_t.c.table_id == row["id"], fields_t.c.removed_at.is_(None))).mappings()
+            }
+            if {f["id"]: f["type"] for f in tdef["fields"]} != {uid: t for uid, (_, t) in live.items()}:
+                return None
+            self.conn.execute(sa.update(tables_t).where(tables_t.c.id == row["id"]).values(
+                uid=tdef["id"], slug=tdef["slug"], removed_at=None))
+            for f in tdef["fields"]:
+                self.conn.execute(sa.update(fields_t).where(fields_t.c.id == live[f["id"]][0]).values(slug=f["slug"]))
+            self.conn.execute(sa.delete(trash_t).where(trash_t.c.id == entry["id"]))
+            return int(row["id"]), {uid: pk for uid, (pk, _) in live.items()}
+        return None
 
     @staticmethod
     def _field_def(tdef: Mapping[str, Any], fuid: str) -> Mapping[str, Any]:

@@ -10,6 +10,7 @@ from faker import Faker
 
 from . import register
 from .base import EQUALITY_OPS, ORDER_OPS, RELATIVE_DATE_OPS, Field, FieldType, FieldValueError
+from .temporal import DateTime, parse_datetime
 
 _NUMBER_TAIL = re.compile(r"(\d+)$")
 
@@ -82,16 +83,16 @@ class SystemType(FieldType):
         return None if value is None else "•••"
 
 
-class Stamp(SystemType):
+class Stamp(SystemType, DateTime):
+    """A creation or change time: filters and sorts exactly like a datetime field."""
+
     operators = ORDER_OPS | RELATIVE_DATE_OPS
 
     def _operand(self, f: Field, value: Any) -> Any:
-        from .temporal import parse_datetime  # shared parser of the datetime type
-
-        return parse_datetime(value)
-
-    def json_value(self, f: Field, value: Any) -> Any:
-        return None if value is None else value.isoformat()
+        parsed = parse_datetime(value)
+        if parsed is None:
+            raise FieldValueError("a filter value cannot be empty; use is_empty")
+        return parsed
 
     def json_schema(self, f: Field) -> dict[str, Any]:
         return {"type": "string", "format": "date-time", "readOnly": True}

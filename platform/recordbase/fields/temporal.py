@@ -63,6 +63,34 @@ def relative_range(op: str, value: Any, today: dt.date) -> tuple[dt.date, dt.dat
     raise ValueError(f"not a relative date operator: {op}")
 
 
+def parse_datetime(value: Any) -> dt.datetime | None:
+    """An aware datetime, ISO 8601 text or a date as an aware UTC datetime; ``None`` if empty.
+
+    A value without an offset is taken as UTC. Shared by the datetime type and
+    the created_at/updated_at stamps, so both read instants the same way.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            value = dt.datetime.fromisoformat(text)  # accepts "Z" since Python 3.11
+        except ValueError:
+            raise FieldValueError("is not a date and time (expected ISO 8601, like 2024-05-01T09:30:00+08:00)") from None
+    elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = dt.datetime.combine(value, dt.time())
+    elif not isinstance(value, dt.datetime):
+        raise FieldValueError(f"expected a date and time, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise FieldValueError("is out of the supported range of dates") from None
+
+
 def _add_months(first_of_month: dt.date, months: int) -> dt.date:
     index = first_of_month.year * 12 + first_of_month.month - 1 + months
     return dt.date(index // 12, index % 12 + 1, 1)
@@ -168,26 +196,7 @@ class DateTime(TemporalType):
         return UTCDateTime()
 
     def parse(self, f: Field, value: Any) -> dt.datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            text = value.strip()
-            if not text:
-                return None
-            try:
-                value = dt.datetime.fromisoformat(text)  # accepts "Z" since Python 3.11
-            except ValueError:
-                raise FieldValueError("is not a date and time (expected ISO 8601, like 2024-05-01T09:30:00+08:00)") from None
-        elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-            value = dt.datetime.combine(value, dt.time())
-        elif not isinstance(value, dt.datetime):
-            raise FieldValueError(f"expected a date and time, got {type(value).__name__}")
-        if value.tzinfo is None or value.utcoffset() is None:
-            value = value.replace(tzinfo=UTC)
-        try:
-            return value.astimezone(UTC)
-        except OverflowError:
-            raise FieldValueError("is out of the supported range of dates") from None
+        return parse_datetime(value)
 
     def from_db(self, f: Field, raw: Any) -> dt.datetime | None:
         if raw is None:
