@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from recordbase import fields
 from recordbase.fields import Field, FieldValueError, FilterContext
-from recordbase.fields.temporal import relative_range
+from recordbase.fields.temporal import parse_datetime, relative_range
 from sqlalchemy.dialects import postgresql, sqlite
 
 UTC = dt.UTC
@@ -636,6 +636,13 @@ def test_datetime_round_trips(moment: dt.datetime) -> None:
     assert stored_round_trip(f, value) == value
     assert csv_round_trip(f, value) == value
     assert parse(f, f.type.json_value(f, value)) == value
+
+
+def test_parse_datetime_is_the_shared_reader() -> None:
+    assert parse_datetime("2024-05-01T09:30:00+08:00") == dt.datetime(2024, 5, 1, 1, 30, tzinfo=UTC)
+    assert parse_datetime(" ") is None
+    with pytest.raises(FieldValueError, match="expected a date and time, got float"):
+        parse_datetime(1.5)
 
 
 def test_datetime_default_now() -> None:

@@ -22,14 +22,14 @@ from alembic.config import Config as AlembicConfig
 from . import fields as field_types
 from . import users
 from .actor import Actor
-from .config import Settings
 from .audit import write_audit
+from .config import Settings
 from .database import create_search_index, drop_field_storage, drop_table_storage, make_engine
 from .definition import check_definition
 from .errors import DefinitionError, NotFound, PlanRefused, Problem
 from .migrate import Migrator, apps_t, physical_ids
-from .plan import Plan, assign_ids, diff
 from .models import utcnow
+from .plan import Plan, assign_ids, diff
 from .records import RecordStore
 from .schema import AppSchema, TableSchema, build_app_schema
 
