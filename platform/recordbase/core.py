@@ -285,7 +285,7 @@ class Recordbase:
             rows = conn.execute(sa.select(ts.table).where(ts.table.c.id > last).order_by(ts.table.c.id).limit(batch)).mappings().all()
             if not rows:
                 break
-            store._write_search(conn, rows, {})
+            store._write_search(conn, store.search_items(rows), fresh=True)
             last = rows[-1]["id"]
 
 

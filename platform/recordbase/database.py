@@ -101,6 +101,52 @@ def drop_table_storage(conn: sa.Connection, table_pk: int, field_pks: list[int])
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table_name}")
 
 
+def allocate_ids(conn: sa.Connection, table: sa.Table, count: int) -> list[int]:
+    """Reserve ``count`` new ids for ``table`` in the current writing transaction.
+
+    Knowing ids up front lets a bulk insert be one plain executemany (no
+    RETURNING round trips). SQLite: the writing transaction holds the write
+    lock (BEGIN IMMEDIATE), so the AUTOINCREMENT high-water mark cannot move
+    under us. PostgreSQL: the table's identity sequence hands out the block.
+    """
+    if count == 0:
+        return []
+    if is_sqlite(conn):
+        seq = conn.exec_driver_sql("SELECT seq FROM sqlite_sequence WHERE name = ?", (table.name,)).scalar()
+        top = conn.exec_driver_sql(f"SELECT max(id) FROM {table.name}").scalar()
+        start = max(seq or 0, top or 0) + 1
+        return list(range(start, start + count))
+    return list(conn.execute(
+        sa.text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
+        {"t": table.name, "n": count},
+    ).scalars())
+
+
+def insert_rows(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows with one driver-level executemany, converting values as Core would.
+
+    SQLAlchemy's per-row statement machinery costs more than SQLite's insert
+    itself on bulk writes; this applies each column type's bind processor and
+    hands plain tuples to the driver.
+    """
+    if not rows:
+        return
+    names = list(dict.fromkeys(key for row in rows for key in row))
+    dialect = conn.dialect
+    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
+    placeholders = ", ".join("?" if dialect.paramstyle == "qmark" else "%s" for _ in names)
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({placeholders})"
+    columns = [(name, proc) for name, proc in zip(names, processors, strict=True)]
+    params = []
+    for row in rows:
+        values = []
+        for name, proc in columns:
+            value = row.get(name)
+            values.append(value if proc is None or value is None else proc(value))
+        params.append(tuple(values))
+    conn.exec_driver_sql(sql, params)
+
+
 # --- full-text search -------------------------------------------------------
 # Both databases search by substring over one document per record, made of the
 # record's text fields. Substring (trigram) matching is what Chinese users need:
@@ -143,16 +189,23 @@ def _has_pg_trgm(conn: sa.Connection) -> bool:
         return False
 
 
-def write_search_documents(conn: sa.Connection, table_name: str, docs: list[tuple[int, str]]) -> None:
-    """Insert or replace the search document of each (record id, text) pair."""
+def write_search_documents(conn: sa.Connection, table_name: str, docs: list[tuple[int, str]], *, fresh: bool = False) -> None:
+    """Insert or replace the search document of each (record id, text) pair.
+
+    ``fresh`` promises the records have no document yet (they were just created).
+    """
     if not docs:
         return
     name = search_table_name(table_name)
-    ids = [{"id": rid} for rid, _ in docs]
-    rows = [{"id": rid, "body": body.lower()} for rid, body in docs]
     if is_sqlite(conn):
-        conn.execute(sa.text(f"DELETE FROM {name} WHERE rowid = :id"), ids)
-        conn.execute(sa.text(f"INSERT INTO {name} (rowid, body) VALUES (:id, :body)"), rows)
+        if not fresh:
+            conn.exec_driver_sql(f"DELETE FROM {name} WHERE rowid = ?", [(rid,) for rid, _ in docs])
+        conn.exec_driver_sql(f"INSERT INTO {name} (rowid, body) VALUES (?, ?)", [(rid, body.lower()) for rid, body in docs])
+        return
+    rows = [{"id": rid, "body": body.lower()} for rid, body in docs]
+    if fresh:
+        conn.exec_driver_sql(f"INSERT INTO {name} (id, body) VALUES (%(id)s, %(body)s)", rows)
+        return
     else:
         conn.execute(
             sa.text(

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from . import query as q
 from .actor import Actor
 from .audit import audit_rows, audit_table
-from .database import delete_search_documents, write_search_documents
+from .database import allocate_ids, delete_search_documents, insert_rows, write_search_documents
 from .errors import Conflict, NotFound, Problem, ValidationError
 from .fields import Field, FieldValueError, FilterContext
 from .models import Sequence as SequenceModel
@@ -74,6 +74,15 @@ class _Prepared:
     problems: list[Problem] = field(default_factory=list)
 
 
+_PLAIN_JSON = (str, int, bool, float)
+
+
+def _json(f: Field, value: Any) -> Any:
+    if value is None or type(value) in _PLAIN_JSON:
+        return value
+    return f.type.json_value(f, value)
+
+
 def chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -87,24 +96,25 @@ class RecordStore:
         self.actor = actor
         self.ts = ts
         self.table = ts.table
+        # Per-table lists the write path consults for every record.
+        self._inputs = {slug: f for slug, f in ts.fields.items() if not f.type.system and f.type.name != "autonumber"}
+        self._defaults = [f for f in self._inputs.values() if f.default is not None]
+        self._required = [f for f in self._inputs.values() if f.required]
+        self._columns_out = [(slug, f, f.column_name) for slug, f in self._inputs.items() if slug not in ts.junctions]
 
     # --- validation: the one door in ----------------------------------------
 
-    def _writable(self, slug: str) -> Field | None:
-        f = self.ts.fields.get(slug)
-        if f is None or f.type.system or f.type.name == "autonumber":
-            return None
-        return f
 
     def _prepare(self, values: Any, index: int, pointer: str, *, creating: bool) -> _Prepared:
         prepared = _Prepared(index)
         if not isinstance(values, Mapping):
             prepared.problems.append(Problem(pointer, "expected an object of field values"))
             return prepared
+        parsed = prepared.parsed
         for slug, value in values.items():
-            f = self._writable(slug)
-            where = f"{pointer}/{slug}"
+            f = self._inputs.get(slug)
             if f is None:
+                where = f"{pointer}/{slug}"
                 message = (
                     f'"{slug}" is set by Recordbase and cannot be written'
                     if slug in self.ts.fields or slug in q.SYSTEM_FIELD_TYPES or slug == "id"
@@ -113,15 +123,15 @@ class RecordStore:
                 prepared.problems.append(Problem(where, message))
                 continue
             try:
-                prepared.parsed[slug] = f.type.parse(f, value)
+                parsed[slug] = f.type.parse(f, value)
             except FieldValueError as exc:
-                prepared.problems.append(Problem(where, f'"{slug}" {exc}'))
-        for f in self.ts.fields.values():
-            if f.type.system or f.type.name == "autonumber":
-                continue
-            if creating and f.slug not in prepared.parsed and f.default is not None:
-                prepared.parsed[f.slug] = f.type.parse(f, f.type.resolve_default(f.default))
-            if f.required and prepared.parsed.get(f.slug, None if creating else ...) is None:
+                prepared.problems.append(Problem(f"{pointer}/{slug}", f'"{slug}" {exc}'))
+        if creating:
+            for f in self._defaults:
+                if f.slug not in parsed:
+                    parsed[f.slug] = f.type.parse(f, f.type.resolve_default(f.default))
+        for f in self._required:
+            if parsed.get(f.slug, None if creating else ...) is None:
                 prepared.problems.append(Problem(f"{pointer}/{f.slug}", f'"{f.slug}" is required'))
         return prepared
 
@@ -132,11 +142,12 @@ class RecordStore:
             raise ValidationError(f"{bad} {what} invalid: {problems[0]}", problems)
 
     def _db_row(self, parsed: Mapping[str, Any]) -> dict[str, Any]:
+        """Stored column values for the fields in ``parsed``."""
         row = {}
-        for slug, value in parsed.items():
-            f = self.ts.fields[slug]
-            if slug not in self.ts.junctions:
-                row[f.column_name] = None if value is None else f.type.to_db(f, value)
+        for slug, f, column in self._columns_out:
+            if slug in parsed:
+                value = parsed[slug]
+                row[column] = None if value is None else f.type.to_db(f, value)
         return row
 
     # --- checks that need the database ---------------------------------------
@@ -230,33 +241,38 @@ class RecordStore:
         if not prepared:
             return []
         now = utcnow()
-        base = {"version": 1, "created_at": now, "updated_at": now, "created_by": self.actor.user_id, "updated_by": self.actor.user_id}
-        rows = [{**base, **self._db_row(p.parsed)} for p in prepared]
+        user = self.actor.user_id
+        rows = [{"version": 1, "created_at": now, "updated_at": now, "created_by": user, "updated_by": user, **self._db_row(p.parsed)} for p in prepared]
+        values = [self._full_values(p.parsed) for p in prepared]
         with self.rb.write() as conn:
             self._check_references(conn, prepared, pointer if many else "/fields")
             for f in self.ts.fields.values():
                 if f.type.name == "autonumber":
-                    for row, number in zip(rows, self._next_numbers(conn, f, len(rows)), strict=True):
+                    numbers = self._next_numbers(conn, f, len(rows))
+                    for row, value, number in zip(rows, values, numbers, strict=True):
                         row[f.column_name] = number
-            # Every row must carry every column, so executemany binds one statement.
-            columns = {key for row in rows for key in row}
-            rows = [{c: row.get(c) for c in columns} for row in rows]
-            result = conn.execute(
-                sa.insert(self.table).returning(self.table.c.id, sort_by_parameter_order=True), rows
-            )
-            ids = [r[0] for r in result]
+                        value[f.slug] = f.type.from_db(f, number)
+            ids = allocate_ids(conn, self.table, len(rows))
             for row, rid in zip(rows, ids, strict=True):
                 row["id"] = rid
-            many_values = self._write_junctions(conn, ids, prepared, replace=False)
-            self._write_search(conn, rows, many_values)
-            entries = []
-            records = []
-            for row in rows:
-                record = self._to_record(row, self.ts.fields.values(), many_values.get(row["id"], {}))
-                records.append(record)
-                entries.append((row["id"], {"fields": self._changes({}, record.fields)}))
-            conn.execute(sa.insert(audit_table), audit_rows(self.actor, "create", app_id=self.ts.app.pk, table_id=self.ts.pk, entries=entries))
+            insert_rows(conn, self.table, rows)
+            self._write_junctions(conn, ids, prepared, replace=False)
+            self._write_search(conn, list(zip(ids, values, strict=True)), fresh=True)
+            for value in values:
+                for f in self.ts.fields.values():
+                    if f.type.system:
+                        value[f.slug] = rows[0][f.type.column_name]  # type: ignore[attr-defined]
+            records = [
+                Record(id=rid, fields=value, version=1, created_at=now, updated_at=now, created_by=user, updated_by=user)
+                for rid, value in zip(ids, values, strict=True)
+            ]
+            entries = [(r.id, {"fields": self._changes({}, r.fields)}) for r in records]
+            insert_rows(conn, audit_table, audit_rows(self.actor, "create", app_id=self.ts.app.pk, table_id=self.ts.pk, entries=entries))
         return records
+
+    def _full_values(self, parsed: Mapping[str, Any]) -> dict[str, Any]:
+        """Every field's value after a create, in definition order (absent → empty)."""
+        return {slug: parsed.get(slug) for slug in self.ts.fields}
 
     def _write_junctions(self, conn: sa.Connection, ids: Sequence[int], prepared: Sequence[_Prepared], *, replace: bool) -> dict[int, dict[str, list[int]]]:
         written: dict[int, dict[str, list[int]]] = {}
@@ -277,33 +293,37 @@ class RecordStore:
                 conn.execute(sa.insert(junction), rows)
         return written
 
-    def _write_search(self, conn: sa.Connection, rows: Sequence[Mapping[str, Any]], many_values: Mapping[int, Mapping[str, Any]]) -> None:
+    def _write_search(self, conn: sa.Connection, items: Sequence[tuple[int, Mapping[str, Any]]], *, fresh: bool = False) -> None:
+        """Store each record's search document, made from its (Python) field values."""
         searchable = self.ts.searchable_fields
-        if not searchable:
+        if not searchable or not items:
             return
         docs = []
-        for row in rows:
+        for rid, values in items:
             parts = []
             for f in searchable:
-                raw = row.get(f.column_name)
-                if raw is not None:
-                    text = f.type.search_text(f, f.type.from_db(f, raw))
+                value = values.get(f.slug)
+                if value is not None:
+                    text = f.type.search_text(f, value)
                     if text:
                         parts.append(text)
-            docs.append((row["id"], " ".join(parts)))
-        write_search_documents(conn, self.ts.name, docs)
+            docs.append((rid, " ".join(parts)))
+        write_search_documents(conn, self.ts.name, docs, fresh=fresh)
+
+    def search_items(self, rows: Sequence[Mapping[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+        """(id, values) of stored rows, for rebuilding search documents."""
+        searchable = self.ts.searchable_fields
+        return [(row["id"], self._to_record(row, searchable, {}).fields) for row in rows]
 
     def _changes(self, before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[Any]]:
         """Field-level before/after in JSON types, keyed by the field's stable id."""
         changes = {}
-        for slug in after:
-            old, new = before.get(slug), after[slug]
+        fields = self.ts.fields
+        for slug, new in after.items():
+            old = before.get(slug)
             if old != new:
-                f = self.ts.fields[slug]
-                changes[f.uid] = [
-                    None if old is None else f.type.json_value(f, old),
-                    None if new is None else f.type.json_value(f, new),
-                ]
+                f = fields[slug]
+                changes[f.uid] = [_json(f, old), _json(f, new)]
         return changes
 
     # --- read ----------------------------------------------------------------------
@@ -438,7 +458,7 @@ class RecordStore:
             after = {**current.fields, **{s: v for s, v in prepared.parsed.items()}}
             after = {s: (v or None) if s in self.ts.junctions else v for s, v in after.items()}
             if any(f.slug in prepared.parsed for f in self.ts.searchable_fields):
-                self._write_search(conn, [{"id": record_id, **self._db_row(after)}], {})
+                self._write_search(conn, [(record_id, after)])
             changes = self._changes(current.fields, {s: after[s] for s in prepared.parsed})
             conn.execute(sa.insert(audit_table), audit_rows(self.actor, "update", app_id=self.ts.app.pk, table_id=self.ts.pk, entries=[(record_id, {"fields": changes})]))
             return self._get(conn, record_id, list(self.ts.fields.values()))

@@ -146,7 +146,7 @@ def restore_record(store: RecordStore, conn: sa.Connection, record_id: int) -> N
         if rows:
             conn.execute(sa.insert(junction), rows)
     stored = conn.execute(sa.select(store.table).where(store.table.c.id == record_id)).mappings().one()
-    store._write_search(conn, [stored], {})
+    store._write_search(conn, store.search_items([stored]))
     conn.execute(sa.delete(trash_table).where(trash_table.c.id == entry["id"]))
     write_audit(conn, store.actor, "restore", app_id=store.ts.app.pk, table_id=store.ts.pk, entries=[(record_id, {})])
 

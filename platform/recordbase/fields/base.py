@@ -12,7 +12,7 @@ place.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -54,6 +54,15 @@ class Field:
     type: FieldType
     definition: Mapping[str, Any]
     table_pk: int
+    _memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False, hash=False)
+
+    def memo(self, key: str, compute: Callable[[], Any]) -> Any:
+        """A value derived from the definition, computed once per field (e.g. a choice index)."""
+        try:
+            return self._memo[key]
+        except KeyError:
+            value = self._memo[key] = compute()
+            return value
 
     @property
     def column_name(self) -> str:

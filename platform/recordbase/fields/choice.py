@@ -70,7 +70,11 @@ class ChoiceType(FieldType):
 
     def choices(self, f: Field | Mapping[str, Any]) -> list[tuple[str, list[str]]]:
         """``(id, labels)`` of each choice, in the definition's order."""
-        definition = f.definition if isinstance(f, Field) else f
+        if isinstance(f, Field):
+            return f.memo("choices", lambda: self._choices(f.definition))  # type: ignore[no-any-return]
+        return self._choices(f)
+
+    def _choices(self, definition: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
         result = []
         for choice in (definition.get("options") or {}).get("choices") or []:
             if isinstance(choice, Mapping) and isinstance(choice.get("id"), str):
@@ -86,10 +90,17 @@ class ChoiceType(FieldType):
         Ids win over labels, except when reading text that ``to_text`` wrote
         (labels), where a label equal to another choice's id must still round-trip.
         """
-        choices = self.choices(f)
-        by_id = next((cid for cid, _ in choices if cid == text), None)
-        by_label = next((cid for cid, labels in choices if text in labels), None)
-        return (by_label or by_id) if prefer_label else (by_id or by_label)
+        by_id, by_label = f.memo("index", lambda: self._index(f)) if isinstance(f, Field) else self._index(f)
+        found_id, found_label = (text if text in by_id else None), by_label.get(text)
+        return (found_label or found_id) if prefer_label else (found_id or found_label)
+
+    def _index(self, f: Field | Mapping[str, Any]) -> tuple[set[str], dict[str, str]]:
+        """The set of choice ids, and each label's choice id (the first choice wins)."""
+        by_label: dict[str, str] = {}
+        for cid, labels in self.choices(f):
+            for label in labels:
+                by_label.setdefault(label, cid)
+        return {cid for cid, _ in self.choices(f)}, by_label
 
     def one(self, f: Field, value: Any, prefer_label: bool = False) -> str:
         if not isinstance(value, str):

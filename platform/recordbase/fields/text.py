@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -126,6 +128,71 @@ class Url(TextType):
         return None if value is None else urlsplit(str(value)).scheme + "://****"
 
 
+_TYPE_DESCS = (
+    "premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan",
+    "voicemail", "fixed_line", "mobile",
+)
+_PLAIN_NUMBER = re.compile(r"^\+?[0-9]{6,17}$")
+
+
+@functools.lru_cache(maxsize=512)
+def _region_validator(country_code: int) -> Callable[[str], bool] | None:
+    """A fast validity check built from phonenumbers' own metadata for one country code.
+
+    It answers what ``is_valid_number`` answers for a bare national number: the
+    general pattern matches and so does the pattern of some number type. Only
+    country codes served by a single region qualify (numbers of shared codes
+    like +1 need the library's region detection).
+    """
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(country_code, ())
+    if len(regions) != 1:
+        return None
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(regions[0])
+    if metadata is None or metadata.general_desc is None or not metadata.general_desc.national_number_pattern:
+        return None
+    general = re.compile(metadata.general_desc.national_number_pattern)
+    lengths = set(metadata.general_desc.possible_length or ())
+    kinds = []
+    for name in _TYPE_DESCS:
+        desc = getattr(metadata, name, None)
+        if desc is not None and desc.national_number_pattern:
+            kinds.append((re.compile(desc.national_number_pattern), set(desc.possible_length or ()) or lengths))
+
+    def valid(national: str) -> bool:
+        if len(national) not in lengths or not general.fullmatch(national):
+            return False
+        return any(len(national) in allowed and pattern.fullmatch(national) for pattern, allowed in kinds)
+
+    return valid
+
+
+def _fast_e164(text: str, region: str) -> str | None:
+    """E.164 for plain digit strings without calling the full parser; ``None`` means "ask it"."""
+    if not _PLAIN_NUMBER.match(text):
+        return None
+    if text.startswith("+"):
+        digits = text[1:]
+        for size in (1, 2, 3):
+            code = int(digits[:size])
+            if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+                national = digits[size:]
+                break
+        else:
+            return None
+    else:
+        code = phonenumbers.country_code_for_region(region)
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        if not code or metadata is None or (metadata.national_prefix and text.startswith(metadata.national_prefix)):
+            return None  # a trunk prefix to strip: the full parser knows the rules
+        national = text
+    if national.startswith("0"):
+        return None  # Italian-style leading zeros are kept by the parser's own rules
+    validator = _region_validator(code)
+    if validator is None:
+        return None
+    return f"+{code}{national}" if validator(national) else None
+
+
 @register
 class Phone(TextType):
     """Phone numbers, normalised to E.164; numbers without ``+`` use the field's region."""
@@ -137,6 +204,9 @@ class Phone(TextType):
 
     def normalise(self, f: Field, text: str) -> str:
         region = f.options.get("region") or self.default_region
+        fast = _fast_e164(text, region)
+        if fast is not None:
+            return fast
         try:
             number = phonenumbers.parse(text, region)
         except phonenumbers.NumberParseException:
