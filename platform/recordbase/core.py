@@ -27,6 +27,7 @@ from .config import Settings
 from .database import create_search_index, drop_field_storage, drop_table_storage, make_engine
 from .definition import check_definition
 from .errors import DefinitionError, NotFound, PlanRefused, Problem
+from .files import FileStore
 from .migrate import Migrator, apps_t, physical_ids
 from .models import utcnow
 from .plan import Plan, assign_ids, diff
@@ -50,6 +51,7 @@ class Recordbase:
         self.engine = make_engine(settings.database_url)
         self.dialect = self.engine.dialect.name
         self._schemas: dict[str, AppSchema] = {}
+        self.files = FileStore(settings.attachments_path, self.engine, settings.max_attachment_mb * 1024 * 1024)
         self._lock = threading.Lock()
 
     # --- lifecycle ----------------------------------------------------------------

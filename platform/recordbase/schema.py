@@ -154,3 +154,34 @@ def index_specs(ts: TableSchema) -> list[tuple[str, list[str], bool]]:
         elif f.indexed or f.type.name in ("link", "autonumber"):
             specs.append((f"ix_{ts.name}_{f.column_name}", [f.column_name], False))
     return specs
+
+
+def _text(label: Any) -> str:
+    if isinstance(label, Mapping):
+        return str(label.get("en") or next(iter(label.values()), ""))
+    return str(label)
+
+
+def record_json_schema(ts: TableSchema) -> dict[str, Any]:
+    """The JSON Schema of a record's ``fields`` object, built from each field type's fragment.
+
+    Read-only fields (system stamps, autonumbers) are marked ``readOnly``;
+    required fields are listed in ``required`` (for writes that create).
+    """
+    properties: dict[str, Any] = {}
+    for f in ts.fields.values():
+        fragment = dict(f.type.json_schema(f))
+        fragment["title"] = _text(f.label)
+        if f.definition.get("help"):
+            fragment["description"] = _text(f.definition["help"])
+        if f.type.system or f.type.name == "autonumber":
+            fragment["readOnly"] = True
+        properties[f.slug] = fragment
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": _text(ts.label),
+        "type": "object",
+        "properties": properties,
+        "required": [f.slug for f in ts.fields.values() if f.required],
+        "additionalProperties": False,
+    }
