@@ -4,7 +4,6 @@ import os
 
 import jsonschema
 import pytest
-
 from recordbase import Actor, ValidationError
 from recordbase.schema import record_json_schema
 
