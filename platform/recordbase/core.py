@@ -31,6 +31,7 @@ from .files import FileStore
 from .migrate import Migrator, apps_t, physical_ids
 from .models import utcnow
 from .plan import Plan, assign_ids, diff
+from .reads import FastReader
 from .records import RecordStore
 from .schema import AppSchema, TableSchema, build_app_schema
 
@@ -51,6 +52,7 @@ class Recordbase:
         self.engine = make_engine(settings.database_url)
         self.dialect = self.engine.dialect.name
         self._schemas: dict[str, AppSchema] = {}
+        self.reader = FastReader(self.engine)
         self.files = FileStore(settings.attachments_path, self.engine, settings.max_attachment_mb * 1024 * 1024)
         self._lock = threading.Lock()
 
@@ -70,6 +72,7 @@ class Recordbase:
             conn.execute(sa.text("SELECT 1"))
 
     def dispose(self) -> None:
+        self.reader.close()
         self.engine.dispose()
 
     @contextmanager

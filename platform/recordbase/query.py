@@ -90,7 +90,11 @@ def compile_filter(ts: TableSchema, node: Any, ctx: FilterContext, pointer: str 
                 return sa.and_(sa.true(), *parts)
             return sa.or_(sa.false(), *parts)
     if keys == {"not"}:
-        return sa.not_(compile_filter(ts, node["not"], ctx, f"{pointer}/not", depth + 1))
+        # SQL's NOT of an unknown (a comparison with NULL) is unknown, which would
+        # drop empty values from both a filter and its negation; coalesce makes
+        # "not X" exactly the records X does not match.
+        inner = compile_filter(ts, node["not"], ctx, f"{pointer}/not", depth + 1)
+        return sa.not_(sa.func.coalesce(inner, sa.false()))
     if "field" in keys and "op" in keys and keys <= {"field", "op", "value"}:
         return compile_condition(ts, node, ctx, pointer)
     raise _error(pointer, 'a filter node is {"and": [...]}, {"or": [...]}, {"not": {...}} or {"field", "op", "value"}')
@@ -169,8 +173,16 @@ def compile_sort(ts: TableSchema, sort: Sequence[Any] | str | None) -> list[Sort
 
 
 def order_by(keys: Sequence[SortKey]) -> list[sa.ColumnElement[Any]]:
-    """Empty values sort last in both directions, as in a spreadsheet."""
-    return [(k.expression.desc() if k.descending else k.expression.asc()).nulls_last() for k in keys]
+    """Empty values sort last in both directions, as in a spreadsheet.
+
+    The record id is never empty, so it gets a plain ORDER BY: SQLite then
+    walks the primary key and stops at the LIMIT instead of sorting every hit.
+    """
+    clauses = []
+    for k in keys:
+        clause = k.expression.desc() if k.descending else k.expression.asc()
+        clauses.append(clause if k.field is None else clause.nulls_last())
+    return clauses
 
 
 def keyset_condition(keys: Sequence[SortKey], values: Sequence[Any]) -> sa.ColumnElement[bool]:
@@ -178,21 +190,22 @@ def keyset_condition(keys: Sequence[SortKey], values: Sequence[Any]) -> sa.Colum
     branches = []
     for i, key in enumerate(keys):
         equal_before = [_equal(k.expression, v) for k, v in zip(keys[:i], values[:i], strict=True)]
-        after = _after(key.expression, key.descending, values[i])
+        after = _after(key.expression, key.descending, values[i], nullable=key.field is not None)
         if after is not None:
             branches.append(sa.and_(*equal_before, after))
     return sa.or_(sa.false(), *branches)
 
 
 def _equal(expr: sa.ColumnElement[Any], value: Any) -> sa.ColumnElement[bool]:
-    return expr.is_(None) if value is None else expr == value
+    return expr.is_(None) if value is None else expr == sa.literal(value, expr.type)
 
 
-def _after(expr: sa.ColumnElement[Any], descending: bool, value: Any) -> sa.ColumnElement[bool] | None:
+def _after(expr: sa.ColumnElement[Any], descending: bool, value: Any, *, nullable: bool) -> sa.ColumnElement[bool] | None:
     if value is None:
         return None  # empties come last: nothing sorts after an empty but another empty
-    beyond = expr < value if descending else expr > value
-    return sa.or_(beyond, expr.is_(None))
+    bound = sa.literal(value, expr.type)  # typed, so booleans and dates compare as stored
+    beyond = expr < bound if descending else expr > bound
+    return sa.or_(beyond, expr.is_(None)) if nullable else beyond
 
 
 # --- cursors -------------------------------------------------------------

@@ -23,6 +23,7 @@ from .errors import Conflict, NotFound, Problem, ValidationError
 from .fields import Field, FieldValueError, FilterContext
 from .models import Sequence as SequenceModel
 from .models import StoredFile, User, utcnow
+from .reads import PreparedSelect
 from .schema import TableSchema
 
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ class RecordStore:
                 where = f"{pointer}/{slug}"
                 message = (
                     f'"{slug}" is set by Recordbase and cannot be written'
-                    if slug in self.ts.fields or slug in q.SYSTEM_FIELD_TYPES or slug == "id"
+                    if slug in self.ts.fields or slug in q.SYSTEM_FIELD_TYPES or slug in ("id", "version")
                     else f'unknown field "{slug}" in table "{self.ts.slug}"'
                 )
                 prepared.problems.append(Problem(where, message))
@@ -362,16 +363,41 @@ class RecordStore:
         return loaded
 
     def get(self, record_id: int, fields: Sequence[str] | None = None) -> Record:
+        """One record by id; ``NotFound`` when there is none."""
+        if isinstance(record_id, bool) or not isinstance(record_id, int):
+            raise NotFound(f'no record {record_id!r} in "{self.ts.slug}"')
         chosen = q.projection(self.ts, fields)
-        with self.rb.read() as conn:
-            return self._get(conn, record_id, chosen)
+        by_id, links = self._prepared_get()
+        with self.rb.reader.connection(snapshot=bool(links)) as dbapi:
+            row = by_id.first(dbapi, {"rid": record_id})
+            if row is None:
+                raise NotFound(f'no record {record_id} in "{self.ts.slug}"')
+            many: dict[str, list[int]] = {}
+            for f in chosen:
+                if f.slug in links:
+                    many[f.slug] = [r["dst"] for r in links[f.slug].all(dbapi, {"rid": record_id})]
+        return self._to_record(row, chosen, many)
+
+    def _prepared_get(self) -> tuple[PreparedSelect, dict[str, PreparedSelect]]:
+        """Statements for reading one record, compiled once per table schema."""
+        cached = self.ts.cache.get("get")
+        if cached is None:
+            dialect = self.rb.engine.dialect
+            rid = sa.bindparam("rid")
+            by_id = PreparedSelect(dialect, sa.select(*self._columns(list(self.ts.fields.values()))).where(self.table.c.id == rid))
+            links = {
+                slug: PreparedSelect(dialect, sa.select(j.c.dst).where(j.c.src == rid).order_by(j.c.position))
+                for slug, j in self.ts.junctions.items()
+            }
+            cached = self.ts.cache["get"] = (by_id, links)
+        return cached  # type: ignore[no-any-return]
 
     def _get(self, conn: sa.Connection, record_id: Any, chosen: Sequence[Field], lock: bool = False) -> Record:
         if isinstance(record_id, bool) or not isinstance(record_id, int):
             raise NotFound(f'no record {record_id!r} in "{self.ts.slug}"')
         stmt = sa.select(*self._columns(chosen)).where(self.table.c.id == record_id)
-        if lock and conn.dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
+        if lock:
+            stmt = stmt.with_for_update()  # SQLite has no row locks; its writer holds the database lock
         row = conn.execute(stmt).mappings().first()
         if row is None:
             raise NotFound(f'no record {record_id} in "{self.ts.slug}"')

@@ -45,6 +45,7 @@ class TableSchema:
     fields: dict[str, Field] = field(default_factory=dict)  # by slug, definition order
     table: sa.Table = None  # type: ignore[assignment]
     junctions: dict[str, sa.Table] = field(default_factory=dict)  # by field slug
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)  # statements built once per schema version
 
     @property
     def name(self) -> str:

@@ -218,9 +218,9 @@ class FieldType:
         if op == "between":
             return col.between(value[0], value[1])
         if op == "contains":
-            return col.contains(value, autoescape=True)
+            return col.icontains(value, autoescape=True)
         if op == "starts_with":
-            return col.startswith(value, autoescape=True)
+            return col.istartswith(value, autoescape=True)
         raise FieldValueError(f'operator "{op}" is not supported by {self.name} fields')
 
     def sort_expression(self, f: Field, col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:

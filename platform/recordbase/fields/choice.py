@@ -183,11 +183,15 @@ class SingleSelect(ChoiceType):
         return {"type": ["string", "null"], "enum": [*self.choice_ids(f), None]}
 
     def sort_expression(self, f: Field, col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-        """The choices' order, not the ids' alphabetical order; unknown ids and empty last."""
+        """The choices' order, not the ids' alphabetical order; unknown ids after them.
+
+        Empty stays NULL, so the caller's "empties last" applies in both directions.
+        """
         ids = self.choice_ids(f)
         if not ids:
             return col
-        return sa.case({choice_id: position for position, choice_id in enumerate(ids)}, value=col, else_=len(ids))
+        positions = sa.case({choice_id: position for position, choice_id in enumerate(ids)}, value=col, else_=len(ids))
+        return sa.case((col.is_(None), sa.null()), else_=positions)
 
     def to_text(self, f: Field, value: Any) -> str:
         return "" if value is None else self.label(f, value)
