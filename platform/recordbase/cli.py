@@ -7,11 +7,13 @@ line per problem), never a traceback for bad input.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
+import sqlalchemy as sa
 
 from .actor import Actor
 from .config import Settings
@@ -51,7 +53,28 @@ def _resolve(name_or_path: str) -> Path:
     return candidate
 
 
-@click.group()
+class _Group(click.Group):
+    """Turns the errors a user can cause (bad input, an unreachable database) into one line."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RecordbaseError as exc:
+            for p in exc.problems:
+                click.echo(f"  {p.pointer or '/'}: {p.message}", err=True)
+            _fail(exc.message)
+        except sa.exc.OperationalError as exc:
+            _fail(f"cannot use the database ({_redact(str(exc.orig or exc)).splitlines()[0]})")
+        except OSError as exc:
+            _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+
+
+def _redact(text: str) -> str:
+    """Database errors can quote a connection URL; never print its password."""
+    return re.sub(r"://([^:/@\s]+):[^@\s]*@", r"://\1:***@", text)
+
+
+@click.group(cls=_Group)
 def main() -> None:
     """Recordbase: low-code record apps that keep personal data lawful."""
 
@@ -109,7 +132,7 @@ def _check_offline(data: Any) -> list[Problem]:
 @click.option("--dry-run", is_flag=True, help="Show the plan and what would fail; change nothing.")
 @click.option("--force", is_flag=True, help="Empty values that cannot be converted (recorded in the audit).")
 @click.option("--sample-data", is_flag=True, help="Fill a newly installed app with sample records.")
-@click.option("--rows", default=25, show_default=True, help="Sample records per table.")
+@click.option("--rows", default=25, show_default=True, type=click.IntRange(1, 10_000), help="Sample records per table.")
 def install(name_or_path: str, dry_run: bool, force: bool, sample_data: bool, rows: int) -> None:
     """Install an app from a definition file or a gallery template, or apply its changes."""
     path = _resolve(name_or_path)
@@ -134,6 +157,9 @@ def install(name_or_path: str, dry_run: bool, force: bool, sample_data: bool, ro
         return
     click.echo(f"{data['slug']}: {'installed' if result.applied else 'already up to date'}")
     if sample_data:
+        if not any(step.kind == "create_app" for step in result.plan.steps):
+            click.echo("sample data: skipped, the app was installed before (sample data only fills a new app)")
+            return
         counts = rb.fill_sample_data(CLI_ACTOR, data["slug"], rows=rows)
         click.echo("sample data: " + ", ".join(f"{slug} {n}" for slug, n in counts.items()))
 

@@ -22,7 +22,7 @@ from .definition import new_id
 from .errors import PlanRefused, Problem
 from .fields import Field, FieldValueError
 from .models import App, AppVersion, FieldMeta, Sequence, TableMeta, Trash, utcnow
-from .plan import Plan
+from .plan import Plan, needs_conversion
 from .schema import AppSchema, build_app_schema, index_specs
 
 if TYPE_CHECKING:
@@ -181,6 +181,12 @@ class Migrator:
             kind=kind, app_id=app_id, table_id=table_pk, field_id=field_pk, payload=payload,
             deleted_at=self.now, deleted_by=self.actor.label, expires_at=self.expires))
 
+    @staticmethod
+    def _link_target_uid(app: AppSchema, f: Field) -> str | None:
+        target = f.options.get("table")
+        ts = next((t for t in app.tables.values() if target in (t.slug, t.uid)), None)
+        return ts.uid if ts else None
+
     def _trashed(self, kind: str, **where: Any) -> list[Mapping[str, Any]]:
         stmt = sa.select(trash_t).where(trash_t.c.kind == kind, trash_t.c.expires_at > self.now)
         for key, value in where.items():
@@ -193,7 +199,10 @@ class Migrator:
             if "replaced_by" in entry["payload"]:
                 continue  # the pre-conversion column of a field that still exists
             row = self.conn.execute(sa.select(fields_t).where(fields_t.c.id == entry["field_id"])).mappings().first()
-            if row and row["uid"] == f"{fdef['id']}~{row['id']}"[:64] and row["type"] == fdef["type"]:
+            if not row or row["uid"] != f"{fdef['id']}~{row['id']}"[:64]:
+                continue
+            # Its stored values must still mean the same thing (type, scale, many, target).
+            if needs_conversion(entry["payload"].get("definition") or {"type": row["type"]}, fdef) is None:
                 self.conn.execute(sa.update(fields_t).where(fields_t.c.id == row["id"]).values(
                     uid=fdef["id"], slug=fdef["slug"], removed_at=None))
                 self.conn.execute(sa.delete(trash_t).where(trash_t.c.id == entry["id"]))
@@ -211,6 +220,9 @@ class Migrator:
                     sa.select(fields_t).where(fields_t.c.table_id == row["id"], fields_t.c.removed_at.is_(None))).mappings()
             }
             if {f["id"]: f["type"] for f in tdef["fields"]} != {uid: t for uid, (_, t) in live.items()}:
+                return None
+            old_fields = {f["id"]: f for f in (entry["payload"].get("definition") or {}).get("fields", [])}
+            if any(f["id"] not in old_fields or needs_conversion(old_fields[f["id"]], f) is not None for f in tdef["fields"]):
                 return None
             self.conn.execute(sa.update(tables_t).where(tables_t.c.id == row["id"]).values(
                 uid=tdef["id"], slug=tdef["slug"], removed_at=None))
@@ -303,7 +315,7 @@ class Migrator:
         assert old_f is not None and old_f.pk == old_pk
         old_junction = old_ts.junctions.get(old_f.slug)
         new_junction = ts.junctions.get(f.slug)
-        target_changed = (old_f.options.get("table") != f.options.get("table")) and f.type.name == "link"
+        target_changed = f.type.name == "link" and self._link_target_uid(old, old_f) != self._link_target_uid(ts.app, f)
         values: dict[int, Any] = {}
         if old_junction is not None:
             for src, dst in self.conn.execute(sa.select(old_junction.c.src, old_junction.c.dst).order_by(old_junction.c.src, old_junction.c.position)):

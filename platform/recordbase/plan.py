@@ -109,13 +109,33 @@ def assign_ids(definition: Mapping[str, Any], installed: Mapping[str, Any] | Non
     return new
 
 
-def needs_conversion(old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
-    """Why a field's stored values must be rewritten, or ``None`` if they stay valid."""
+def table_ids(definition: Mapping[str, Any] | None) -> dict[str, str]:
+    """Table slug (and id) → table id, to compare link targets across renames."""
+    ids: dict[str, str] = {}
+    for table in (definition or {}).get("tables", []):
+        if table.get("id"):
+            ids[table["slug"]] = ids[table["id"]] = table["id"]
+    return ids
+
+
+def needs_conversion(
+    old: Mapping[str, Any], new: Mapping[str, Any],
+    old_tables: Mapping[str, str] | None = None, new_tables: Mapping[str, str] | None = None,
+) -> str | None:
+    """Why a field's stored values must be rewritten, or ``None`` if they stay valid.
+
+    A link's target is compared by table id (via ``old_tables`` / ``new_tables``),
+    so renaming the linked table keeps its links.
+    """
     if old["type"] != new["type"]:
         return ""
     old_opts, new_opts = old.get("options") or {}, new.get("options") or {}
     for key in _STORAGE_OPTIONS:
-        if old_opts.get(key) != new_opts.get(key):
+        before, after = old_opts.get(key), new_opts.get(key)
+        if key == "table":
+            before = (old_tables or {}).get(before, before)
+            after = (new_tables or {}).get(after, after)
+        if before != after:
             return f" ({key} changes)"
     old_choices = {c["id"] for c in old_opts.get("choices") or []}
     new_choices = {c["id"] for c in new_opts.get("choices") or []}
@@ -149,13 +169,16 @@ def diff(installed: Mapping[str, Any] | None, definition: Mapping[str, Any], sea
             continue
         if old_table["slug"] != table["slug"]:
             steps.append(Step("rename_table", uid, detail={"old": old_table["slug"], "new": table["slug"]}))
-        steps.extend(_diff_fields(old_table, table, searchable))
+        steps.extend(_diff_fields(old_table, table, searchable, table_ids(installed), table_ids(definition)))
     if not steps and installed != definition:
         steps.append(Step("update_definition"))
     return Plan(steps, dict(definition))
 
 
-def _diff_fields(old_table: Mapping[str, Any], table: Mapping[str, Any], searchable: set[str]) -> list[Step]:
+def _diff_fields(
+    old_table: Mapping[str, Any], table: Mapping[str, Any], searchable: set[str],
+    old_tables: Mapping[str, str], new_tables: Mapping[str, str],
+) -> list[Step]:
     steps: list[Step] = []
     tuid, tslug = table["id"], table["slug"]
     old_fields = {f["id"]: f for f in old_table["fields"]}
@@ -173,7 +196,7 @@ def _diff_fields(old_table: Mapping[str, Any], table: Mapping[str, Any], searcha
             continue
         if old["slug"] != f["slug"]:
             steps.append(Step("rename_field", tuid, uid, {"table_slug": tslug, "old": old["slug"], "new": f["slug"]}))
-        why = needs_conversion(old, f)
+        why = needs_conversion(old, f, old_tables, new_tables)
         if why is not None:
             steps.append(Step("convert_field", tuid, uid, {**detail, "old_type": old["type"], "new_type": f["type"], "why": why}))
             search_changed |= old["type"] in searchable or f["type"] in searchable
