@@ -359,7 +359,10 @@ def test_single_select_storage_schema_and_sort() -> None:
     assert f.type.json_schema(f) == {"type": ["string", "null"], "enum": ["lead", "qualified", "won", "lost", None]}
     col = sa.column("f1", sa.String(64))
     sql = str(f.type.sort_expression(f, col).compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
-    assert sql == "CASE f1 WHEN 'lead' THEN 0 WHEN 'qualified' THEN 1 WHEN 'won' THEN 2 WHEN 'lost' THEN 3 ELSE 4 END"
+    assert sql == (
+        "CASE WHEN (f1 IS NULL) THEN NULL ELSE "
+        "CASE f1 WHEN 'lead' THEN 0 WHEN 'qualified' THEN 1 WHEN 'won' THEN 2 WHEN 'lost' THEN 3 ELSE 4 END END"
+    )
 
 
 def test_single_select_filters_by_id_or_label() -> None:
