@@ -34,13 +34,13 @@ class PreparedSelect:
     def _params(self, params: Mapping[str, Any]) -> Any:
         return tuple(params[name] for name in self.positional) if self.positional is not None else dict(params)
 
-    def _row(self, raw: Sequence[Any]) -> dict[str, Any]:
-        return {
-            key: (value if proc is None or value is None else proc(value))
-            for key, proc, value in zip(self.keys, self.processors, raw, strict=True)
-        }
+    def _row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(
+            value if proc is None or value is None else proc(value)
+            for proc, value in zip(self.processors, raw, strict=True)
+        )
 
-    def first(self, dbapi: Any, params: Mapping[str, Any]) -> dict[str, Any] | None:
+    def first(self, dbapi: Any, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         cursor = dbapi.cursor()
         try:
             cursor.execute(self.sql, self._params(params))
@@ -49,7 +49,7 @@ class PreparedSelect:
             cursor.close()
         return None if raw is None else self._row(raw)
 
-    def all(self, dbapi: Any, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def all(self, dbapi: Any, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         cursor = dbapi.cursor()
         try:
             cursor.execute(self.sql, self._params(params))

@@ -9,7 +9,8 @@ is bound to an explicit ``Actor``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import functools
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ from .actor import Actor
 from .audit import audit_rows, audit_table
 from .database import allocate_ids, delete_search_documents, insert_rows, write_search_documents
 from .errors import Conflict, NotFound, Problem, ValidationError
-from .fields import Field, FieldValueError, FilterContext
+from .fields import Field, FieldType, FieldValueError, FilterContext
 from .models import Sequence as SequenceModel
 from .models import StoredFile, User, utcnow
 from .reads import PreparedSelect
@@ -267,7 +268,11 @@ class RecordStore:
                 Record(id=rid, fields=value, version=1, created_at=now, updated_at=now, created_by=user, updated_by=user)
                 for rid, value in zip(ids, values, strict=True)
             ]
-            entries = [(r.id, {"fields": self._changes({}, r.fields)}) for r in records]
+            uids = [(slug, f.uid, f) for slug, f in self.ts.fields.items()]
+            entries = [
+                (r.id, {"fields": {uid: [None, _json(f, r.fields[slug])] for slug, uid, f in uids if r.fields[slug] is not None}})
+                for r in records
+            ]
             insert_rows(conn, audit_table, audit_rows(self.actor, "create", app_id=self.ts.app.pk, table_id=self.ts.pk, entries=entries))
         return records
 
@@ -344,6 +349,42 @@ class RecordStore:
             updated_at=row["updated_at"], created_by=row["created_by"], updated_by=row["updated_by"],
         )
 
+    def _decoder(self, chosen: Sequence[Field]) -> Callable[[Sequence[Any], Mapping[str, list[int]]], Record]:
+        """Rows selected by ``_columns(chosen)``, as tuples, to Records — built once per projection.
+
+        The hot read paths (pages, streams, get) decode by position and skip
+        ``from_db`` for types that store values as they are.
+        """
+        key = "decoder:" + ",".join(f.slug for f in chosen)
+        cached = self.ts.cache.get(key)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        system_index = {"created_at": 2, "updated_at": 3, "created_by": 4, "updated_by": 5}
+        steps: list[tuple[str, int, Any]] = []  # (slug, tuple index or -1 for many-links, converter)
+        index = 6
+        for f in chosen:
+            if f.slug in self.ts.junctions:
+                steps.append((f.slug, -1, None))
+            elif f.type.system:
+                steps.append((f.slug, system_index[f.type.column_name], None))  # type: ignore[attr-defined]
+            else:
+                identity = type(f.type).from_db is FieldType.from_db
+                steps.append((f.slug, index, None if identity else functools.partial(f.type.from_db, f)))
+                index += 1
+
+        def decode(row: Sequence[Any], many: Mapping[str, list[int]]) -> Record:
+            values: dict[str, Any] = {}
+            for slug, i, convert in steps:
+                if i < 0:
+                    values[slug] = many.get(slug) or None
+                else:
+                    raw = row[i]
+                    values[slug] = raw if raw is None or convert is None else convert(raw)
+            return Record(row[0], values, row[1], row[2], row[3], row[4], row[5])
+
+        self.ts.cache[key] = decode
+        return decode
+
     def _columns(self, fields: Sequence[Field]) -> list[sa.ColumnElement[Any]]:
         t = self.table
         cols: list[sa.ColumnElement[Any]] = [t.c.id, t.c.version, t.c.created_at, t.c.updated_at, t.c.created_by, t.c.updated_by]
@@ -366,8 +407,8 @@ class RecordStore:
         """One record by id; ``NotFound`` when there is none."""
         if isinstance(record_id, bool) or not isinstance(record_id, int):
             raise NotFound(f'no record {record_id!r} in "{self.ts.slug}"')
-        chosen = q.projection(self.ts, fields)
-        by_id, links = self._prepared_get()
+        chosen = self.ts.fields.values() if fields is None else q.projection(self.ts, fields)
+        by_id, links, decode = self._prepared_get()
         with self.rb.reader.connection(snapshot=bool(links)) as dbapi:
             row = by_id.first(dbapi, {"rid": record_id})
             if row is None:
@@ -375,21 +416,25 @@ class RecordStore:
             many: dict[str, list[int]] = {}
             for f in chosen:
                 if f.slug in links:
-                    many[f.slug] = [r["dst"] for r in links[f.slug].all(dbapi, {"rid": record_id})]
-        return self._to_record(row, chosen, many)
+                    many[f.slug] = [r[0] for r in links[f.slug].all(dbapi, {"rid": record_id})]
+        record = decode(row, many)
+        if fields is not None:
+            record.fields = {f.slug: record.fields[f.slug] for f in chosen}
+        return record
 
-    def _prepared_get(self) -> tuple[PreparedSelect, dict[str, PreparedSelect]]:
+    def _prepared_get(self) -> tuple[PreparedSelect, dict[str, PreparedSelect], Callable[..., Record]]:
         """Statements for reading one record, compiled once per table schema."""
         cached = self.ts.cache.get("get")
         if cached is None:
             dialect = self.rb.engine.dialect
             rid = sa.bindparam("rid")
             by_id = PreparedSelect(dialect, sa.select(*self._columns(list(self.ts.fields.values()))).where(self.table.c.id == rid))
+
             links = {
                 slug: PreparedSelect(dialect, sa.select(j.c.dst).where(j.c.src == rid).order_by(j.c.position))
                 for slug, j in self.ts.junctions.items()
             }
-            cached = self.ts.cache["get"] = (by_id, links)
+            cached = self.ts.cache["get"] = (by_id, links, self._decoder(list(self.ts.fields.values())))
         return cached  # type: ignore[no-any-return]
 
     def _get(self, conn: sa.Connection, record_id: Any, chosen: Sequence[Field], lock: bool = False) -> Record:
@@ -428,16 +473,18 @@ class RecordStore:
             stmt = stmt.where(q.keyset_condition(keys, q.decode_cursor(keys, request.cursor)))
         stmt = stmt.order_by(*q.order_by(keys)).limit(request.page_size + 1)
         with self.rb.read() as conn:
-            rows = conn.execute(stmt).mappings().all()
+            rows = conn.execute(stmt).all()
             more = len(rows) > request.page_size
             rows = rows[: request.page_size]
-            ids = [r["id"] for r in rows]
+            ids = [r[0] for r in rows]
             many = self._load_many(conn, ids, chosen)
             total = None
             if request.with_total:
                 total = conn.execute(sa.select(sa.func.count()).select_from(self.table).where(*where)).scalar_one()
-        records = [self._to_record(r, chosen, many.get(r["id"], {})) for r in rows]
-        cursor = q.encode_cursor(keys, [rows[-1][f"_k{i}"] for i in range(len(keys))]) if more and rows else None
+        decode = self._decoder(chosen)
+        records = [decode(r, many.get(r[0], {})) for r in rows]
+        first_key = len(rows[0]) - len(keys) if rows else 0
+        cursor = q.encode_cursor(keys, list(rows[-1][first_key:])) if more and rows else None
         return Page(records, cursor, total)
 
     def count(self, filter: Any = None, search: str | None = None) -> int:
@@ -451,12 +498,13 @@ class RecordStore:
         chosen = q.projection(self.ts, request.fields)
         keys = q.compile_sort(self.ts, request.sort)
         stmt = sa.select(*self._columns(chosen)).where(*self._where(request, self.rb.dialect)).order_by(*q.order_by(keys))
+        decode = self._decoder(chosen)
         with self.rb.read() as conn:
-            result = conn.execution_options(yield_per=batch_size).execute(stmt).mappings()
+            result = conn.execution_options(yield_per=batch_size).execute(stmt)
             for batch in result.partitions():
-                many = self._load_many(conn, [r["id"] for r in batch], chosen) if self.ts.junctions else {}
+                many = self._load_many(conn, [r[0] for r in batch], chosen) if self.ts.junctions else {}
                 for row in batch:
-                    yield self._to_record(row, chosen, many.get(row["id"], {}))
+                    yield decode(row, many.get(row[0], {}))
 
     # --- update ----------------------------------------------------------------------
 
