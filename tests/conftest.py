@@ -16,6 +16,7 @@ import itertools
 import os
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -103,20 +104,28 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path}/recordbase.db"
         return
 
+    server = request.getfixturevalue("postgres_server")
+    with postgres_database(server, f"rb_test_{next(_database_numbers)}") as url:
+        yield url
+
+
+@contextmanager
+def postgres_database(server: Any, name: str) -> Iterator[str]:
+    """A fresh database ``name`` on the test server, dropped (connections and all) afterwards."""
     import psycopg
     from psycopg import sql
 
-    server = request.getfixturevalue("postgres_server")
-    name = f"rb_test_{next(_database_numbers)}"
+    def drop(admin: Any) -> None:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
     with psycopg.connect(server.get_uri(), autocommit=True) as admin:
+        drop(admin)
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         yield _psycopg_url(server.get_uri(), name)
     finally:
         with psycopg.connect(server.get_uri(), autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+            drop(admin)
 
 
 @pytest.fixture

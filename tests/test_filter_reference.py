@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BACKENDS, _psycopg_url
+from conftest import BACKENDS, postgres_database
 from factories import choices, field, make_app
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -126,23 +126,9 @@ def database_url(
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('reference')}/reference.db"
         return
-    import psycopg
-    from psycopg import sql
-
     server = request.getfixturevalue("postgres_server")
-    name = f"rb_reference_{os.getpid()}"
-    with psycopg.connect(server.get_uri(), autocommit=True) as admin:
-        admin.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield _psycopg_url(server.get_uri(), name)
-    finally:
-        with psycopg.connect(server.get_uri(), autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    with postgres_database(server, f"rb_reference_{os.getpid()}") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
