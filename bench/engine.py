@@ -368,7 +368,7 @@ class Bench:
         )
         return (
             f"SELECT * FROM {self.table} WHERE {stage} = :stage AND {amount} >= :min_amount{after} "
-            f"ORDER BY {amount} DESC NULLS LAST, id ASC NULLS LAST LIMIT 51"
+            f"ORDER BY {amount} DESC NULLS LAST, id ASC LIMIT 51"
         )
 
     def page_first(self) -> None:
