@@ -16,7 +16,7 @@ LINT_PATHS := $(wildcard platform blueprints tests bench)
 help:
 	@echo "make run     set up .venv, assets, the database and an admin; serve on http://$(HOST):$(PORT)"
 	@echo "make test    lint, then the test suite on SQLite and PostgreSQL (RECORDBASE_TEST_DATABASES to narrow)"
-	@echo "make lint    ruff check (fails) and ruff format --check (reports only)"
+	@echo "make lint    ruff check and mypy on the engine (fail), ruff format --check (reports only)"
 	@echo "make bench   engine benchmark: ROWS=$(ROWS) [OUT=file]"
 	@echo "make clean   remove .venv and caches (never instance/)"
 
@@ -59,6 +59,7 @@ test: venv assets
 # Lint errors fail the build; formatting drift is only reported.
 lint: venv
 	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/mypy platform/recordbase
 	@$(BIN)/ruff format --check $(LINT_PATHS) || echo "ruff format: the files above need formatting (not failing); run 'make format'"
 
 format: venv

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from .actor import Actor
 from .config import Settings
-from .core import Recordbase
+from .core import Recordbase, check_all
 from .definition import load_definition_file
 from .errors import Problem, RecordbaseError
 
@@ -98,33 +98,17 @@ def init(admin_email: str, admin_password: str | None) -> None:
 @click.argument("paths", nargs=-1, required=True)
 def check(paths: tuple[str, ...]) -> None:
     """Check definitions; print every problem as FILE: /pointer: message."""
-    from .definition import check_definition  # noqa: F401  (kept importable without a database)
-
     failed = False
     for name in paths:
         path = _resolve(name)
         data, problems = load_definition_file(path)
         if not problems:
-            problems = _check_offline(data)
+            problems = check_all(data)
         _print_problems(str(path), problems)
         failed |= any(p.severity == "error" for p in problems)
         if not problems:
             click.echo(f"{path}: ok")
     sys.exit(1 if failed else 0)
-
-
-def _check_offline(data: Any) -> list[Problem]:
-    """The same checks as install, without opening a database."""
-    from . import fields as field_types
-    from .definition import check_definition
-
-    problems = check_definition(data)
-    if any(p.severity == "error" for p in problems):
-        return problems
-    for ti, table in enumerate(data["tables"]):
-        for fi, fdef in enumerate(table["fields"]):
-            problems.extend(field_types.get(fdef["type"]).check_definition(fdef, f"/tables/{ti}/fields/{fi}"))
-    return problems
 
 
 @main.command()

@@ -46,6 +46,20 @@ class InstallResult:
     app: AppSchema | None = None
 
 
+def check_all(definition: Any) -> list[Problem]:
+    """Every problem with a definition: the meta-schema, cross-checks, then each field type's own.
+
+    Needs no database, so ``recordbase check`` runs it offline.
+    """
+    problems = check_definition(definition)
+    if any(p.severity == "error" for p in problems):
+        return problems
+    for ti, table in enumerate(definition["tables"]):
+        for fi, fdef in enumerate(table["fields"]):
+            problems.extend(field_types.get(fdef["type"]).check_definition(fdef, f"/tables/{ti}/fields/{fi}"))
+    return problems
+
+
 class Recordbase:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -91,16 +105,9 @@ class Recordbase:
 
     def check(self, definition: Any) -> list[Problem]:
         """Every problem with a definition: schema, cross-references and field types."""
-        problems = check_definition(definition)
-        if any(p.severity == "error" for p in problems):
-            return problems
-        for ti, table in enumerate(definition["tables"]):
-            for fi, fdef in enumerate(table["fields"]):
-                ftype = field_types.get(fdef["type"])
-                problems.extend(ftype.check_definition(fdef, f"/tables/{ti}/fields/{fi}"))
-        return problems
+        return check_all(definition)
 
-    def _app_row(self, conn: sa.Connection, slug: str) -> Mapping[str, Any] | None:
+    def _app_row(self, conn: sa.Connection, slug: str) -> Mapping[Any, Any] | None:
         return conn.execute(sa.select(apps_t).where(apps_t.c.slug == slug)).mappings().first()
 
     def plan(self, definition: Mapping[str, Any]) -> Plan:
@@ -252,7 +259,7 @@ class Recordbase:
 
     # --- schemas and stores ---------------------------------------------------------
 
-    def _load_schema(self, conn: sa.Connection, row: Mapping[str, Any]) -> AppSchema:
+    def _load_schema(self, conn: sa.Connection, row: Mapping[Any, Any]) -> AppSchema:
         table_pks, field_pks = physical_ids(conn, row["id"])
         return build_app_schema(row, table_pks, field_pks, self.settings.default_phone_region)
 

@@ -68,7 +68,7 @@ class Migrator:
         self.expires = self.now + dt.timedelta(days=rb.settings.trash_days)
         self.forced: list[Problem] = []
 
-    def apply(self, plan: Plan, app_row: Mapping[str, Any] | None, old: AppSchema | None) -> AppSchema:
+    def apply(self, plan: Plan, app_row: Mapping[Any, Any] | None, old: AppSchema | None) -> AppSchema:
         new_def = plan.definition
         if app_row is None:
             app_id = self.conn.execute(
@@ -86,7 +86,7 @@ class Migrator:
         table_pks, field_pks = physical_ids(self.conn, app_id)
         for step in plan.steps:
             if step.kind == "add_table":
-                tdef = tables_by_uid[step.table]
+                tdef = tables_by_uid[step.tuid]
                 revived = self._revive_table(app_id, tdef)
                 if revived is not None:
                     table_pks[tdef["id"]], fpks = revived
@@ -100,33 +100,33 @@ class Migrator:
                     field_pks[(tdef["id"], fdef["id"])] = self._insert_field(tpk, fdef)
                 added_tables.append(tdef["id"])
             elif step.kind == "remove_table":
-                tpk = table_pks.pop(step.table)
-                self._retire(tables_t, tpk, step.table)
-                self._trash("table", app_id, tpk, None, {"definition": self._old_table_def(old, step.table)})
+                tpk = table_pks.pop(step.tuid)
+                self._retire(tables_t, tpk, step.tuid)
+                self._trash("table", app_id, tpk, None, {"definition": self._old_table_def(old, step.tuid)})
             elif step.kind == "rename_table":
-                self.conn.execute(sa.update(tables_t).where(tables_t.c.id == table_pks[step.table]).values(slug=step.detail["new"]))
+                self.conn.execute(sa.update(tables_t).where(tables_t.c.id == table_pks[step.tuid]).values(slug=step.detail["new"]))
             elif step.kind == "add_field":
-                fdef = self._field_def(tables_by_uid[step.table], step.field)
-                revived_pk = self._revive_field(table_pks[step.table], fdef)
+                fdef = self._field_def(tables_by_uid[step.tuid], step.fuid)
+                revived_pk = self._revive_field(table_pks[step.tuid], fdef)
                 if revived_pk is not None:
-                    field_pks[(step.table, step.field)] = revived_pk
-                    revived_fields.append(step.table)
+                    field_pks[(step.tuid, step.fuid)] = revived_pk
+                    revived_fields.append(step.tuid)
                     continue
-                field_pks[(step.table, step.field)] = self._insert_field(table_pks[step.table], fdef)
-                added_fields.append((step.table, step.field))
+                field_pks[(step.tuid, step.fuid)] = self._insert_field(table_pks[step.tuid], fdef)
+                added_fields.append((step.tuid, step.fuid))
             elif step.kind == "remove_field":
-                fpk = field_pks.pop((step.table, step.field))
-                self._retire(fields_t, fpk, step.field)
-                self._trash("field", app_id, table_pks[step.table], fpk,
-                            {"table": step.table, "definition": self._old_field_def(old, step.table, step.field)})
+                fpk = field_pks.pop((step.tuid, step.fuid))
+                self._retire(fields_t, fpk, step.fuid)
+                self._trash("field", app_id, table_pks[step.tuid], fpk,
+                            {"table": step.tuid, "definition": self._old_field_def(old, step.tuid, step.fuid)})
             elif step.kind == "rename_field":
-                self.conn.execute(sa.update(fields_t).where(fields_t.c.id == field_pks[(step.table, step.field)]).values(slug=step.detail["new"]))
+                self.conn.execute(sa.update(fields_t).where(fields_t.c.id == field_pks[(step.tuid, step.fuid)]).values(slug=step.detail["new"]))
             elif step.kind == "convert_field":
-                old_pk = field_pks[(step.table, step.field)]
-                self._retire(fields_t, old_pk, step.field)
-                fdef = self._field_def(tables_by_uid[step.table], step.field)
-                field_pks[(step.table, step.field)] = self._insert_field(table_pks[step.table], fdef)
-                converted.append((step.table, step.field, old_pk))
+                old_pk = field_pks[(step.tuid, step.fuid)]
+                self._retire(fields_t, old_pk, step.fuid)
+                fdef = self._field_def(tables_by_uid[step.tuid], step.fuid)
+                field_pks[(step.tuid, step.fuid)] = self._insert_field(table_pks[step.tuid], fdef)
+                converted.append((step.tuid, step.fuid, old_pk))
         new = build_app_schema(
             {"id": app_id, "uid": "", "slug": new_def["slug"], "version": version + 1, "definition": new_def},
             table_pks, field_pks, self.rb.settings.default_phone_region,
@@ -147,10 +147,10 @@ class Migrator:
                                                           "definition": self._old_field_def(old, tuid, fuid)})
         for step in plan.steps:
             if step.kind == "change_index":
-                ts = by_uid[step.table]
-                self._change_index(ts, ts.field_by_uid(step.field), step.detail)  # type: ignore[arg-type]
+                ts = by_uid[step.tuid]
+                self._change_index(ts, ts.field_by_uid(step.fuid), step.detail)  # type: ignore[arg-type]
             elif step.kind == "rebuild_search":
-                self.rb.rebuild_search(self.conn, by_uid[step.table])
+                self.rb.rebuild_search(self.conn, by_uid[step.tuid])
         for tuid in sorted(set(revived_fields)):
             self.rb.rebuild_search(self.conn, by_uid[tuid])
         if self.forced:
@@ -187,7 +187,7 @@ class Migrator:
         ts = next((t for t in app.tables.values() if target in (t.slug, t.uid)), None)
         return ts.uid if ts else None
 
-    def _trashed(self, kind: str, **where: Any) -> list[Mapping[str, Any]]:
+    def _trashed(self, kind: str, **where: Any) -> list[Mapping[Any, Any]]:
         stmt = sa.select(trash_t).where(trash_t.c.kind == kind, trash_t.c.expires_at > self.now)
         for key, value in where.items():
             stmt = stmt.where(trash_t.c[key] == value)

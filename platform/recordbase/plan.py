@@ -28,6 +28,18 @@ class Step:
     field: str | None = None  # field uid
     detail: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
+    @property
+    def tuid(self) -> str:
+        """The table's stable id, for steps about a table."""
+        assert self.table is not None, f"{self.kind} names no table"
+        return self.table
+
+    @property
+    def fuid(self) -> str:
+        """The field's stable id, for steps about a field."""
+        assert self.field is not None, f"{self.kind} names no field"
+        return self.field
+
     def describe(self) -> str:
         d = self.detail
         text = {
@@ -132,7 +144,7 @@ def needs_conversion(
     old_opts, new_opts = old.get("options") or {}, new.get("options") or {}
     for key in _STORAGE_OPTIONS:
         before, after = old_opts.get(key), new_opts.get(key)
-        if key == "table":
+        if key == "table" and before is not None and after is not None:
             before = (old_tables or {}).get(before, before)
             after = (new_tables or {}).get(after, after)
         if before != after:

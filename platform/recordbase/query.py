@@ -178,7 +178,7 @@ def order_by(keys: Sequence[SortKey]) -> list[sa.ColumnElement[Any]]:
     The record id is never empty, so it gets a plain ORDER BY: SQLite then
     walks the primary key and stops at the LIMIT instead of sorting every hit.
     """
-    clauses = []
+    clauses: list[sa.ColumnElement[Any]] = []
     for k in keys:
         clause = k.expression.desc() if k.descending else k.expression.asc()
         clauses.append(clause if k.field is None else clause.nulls_last())

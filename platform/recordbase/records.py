@@ -19,7 +19,13 @@ import sqlalchemy as sa
 from . import query as q
 from .actor import Actor
 from .audit import audit_rows, audit_table
-from .database import allocate_ids, delete_search_documents, insert_rows, write_search_documents
+from .database import (
+    allocate_ids,
+    delete_search_documents,
+    insert_rows,
+    refresh_statistics,
+    write_search_documents,
+)
 from .errors import Conflict, NotFound, Problem, ValidationError
 from .fields import Field, FieldType, FieldValueError, FilterContext
 from .models import Sequence as SequenceModel
@@ -31,6 +37,7 @@ if TYPE_CHECKING:
     from .core import Recordbase
 
 MAX_BATCH = 10_000
+STATISTICS_AFTER = 1_000  # rows in one create after which the planner's statistics are refreshed
 _CHUNK = 500
 sequence_table: sa.Table = SequenceModel.__table__  # type: ignore[assignment]
 user_table: sa.Table = User.__table__  # type: ignore[assignment]
@@ -49,10 +56,7 @@ class Record:
 
     def as_json(self, ts: TableSchema) -> dict[str, Any]:
         """The record in plain JSON types (decimals as strings, dates as ISO text)."""
-        out = {}
-        for slug, value in self.fields.items():
-            f = ts.fields[slug]
-            out[slug] = None if value is None else f.type.json_value(f, value)
+        out = {slug: _json(ts.fields[slug], value) for slug, value in self.fields.items()}
         return {
             "id": self.id, "fields": out, "version": self.version,
             "created_at": self.created_at.isoformat(), "updated_at": self.updated_at.isoformat(),
@@ -274,6 +278,8 @@ class RecordStore:
                 for r in records
             ]
             insert_rows(conn, audit_table, audit_rows(self.actor, "create", app_id=self.ts.app.pk, table_id=self.ts.pk, entries=entries))
+        if len(records) >= STATISTICS_AFTER:
+            refresh_statistics(self.rb.engine, self.ts.name)
         return records
 
     def _full_values(self, parsed: Mapping[str, Any]) -> dict[str, Any]:
@@ -283,8 +289,8 @@ class RecordStore:
     def _write_junctions(self, conn: sa.Connection, ids: Sequence[int], prepared: Sequence[_Prepared], *, replace: bool) -> dict[int, dict[str, list[int]]]:
         written: dict[int, dict[str, list[int]]] = {}
         for slug, junction in self.ts.junctions.items():
-            rows = []
-            touched = []
+            rows: list[dict[str, int]] = []
+            touched: list[int] = []
             for rid, p in zip(ids, prepared, strict=True):
                 if slug not in p.parsed:
                     continue
@@ -316,7 +322,7 @@ class RecordStore:
             docs.append((rid, " ".join(parts)))
         write_search_documents(conn, self.ts.name, docs, fresh=fresh)
 
-    def search_items(self, rows: Sequence[Mapping[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+    def search_items(self, rows: Sequence[Mapping[Any, Any]]) -> list[tuple[int, dict[str, Any]]]:
         """(id, values) of stored rows, for rebuilding search documents."""
         searchable = self.ts.searchable_fields
         return [(row["id"], self._to_record(row, searchable, {}).fields) for row in rows]
@@ -334,7 +340,7 @@ class RecordStore:
 
     # --- read ----------------------------------------------------------------------
 
-    def _to_record(self, row: Mapping[str, Any], fields: Iterable[Field], many: Mapping[str, list[int]]) -> Record:
+    def _to_record(self, row: Mapping[Any, Any], fields: Iterable[Field], many: Mapping[str, list[int]]) -> Record:
         values: dict[str, Any] = {}
         for f in fields:
             if f.slug in self.ts.junctions:
@@ -427,7 +433,7 @@ class RecordStore:
         cached = self.ts.cache.get("get")
         if cached is None:
             dialect = self.rb.engine.dialect
-            rid = sa.bindparam("rid")
+            rid: sa.BindParameter[int] = sa.bindparam("rid")
             by_id = PreparedSelect(dialect, sa.select(*self._columns(list(self.ts.fields.values()))).where(self.table.c.id == rid))
 
             links = {

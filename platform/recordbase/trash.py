@@ -19,6 +19,7 @@ from .query import _decode_value, _encode_value
 
 if TYPE_CHECKING:
     from .records import RecordStore
+    from .schema import TableSchema
 
 trash_table: sa.Table = Trash.__table__  # type: ignore[assignment]
 
@@ -132,15 +133,15 @@ def restore_record(store: RecordStore, conn: sa.Connection, record_id: int) -> N
             if conn.execute(sa.select(store.table.c.id).where(col == row[f.column_name])).first():
                 raise Conflict(f'cannot restore record {record_id}: another record now has its "{f.slug}"')
         if f.type.name == "link" and row.get(f.column_name) is not None:
-            target = store._link_target(f)
-            if not conn.execute(sa.select(target.table.c.id).where(target.table.c.id == row[f.column_name])).first():
+            linked = store._link_target(f).table
+            if not conn.execute(sa.select(linked.c.id).where(linked.c.id == row[f.column_name])).first():
                 row[f.column_name] = None  # the linked record is gone; keep the rest
     conn.execute(sa.insert(store.table).values(row))
     for slug, targets in (entry["payload"].get("links") or {}).items():
         junction = store.ts.junctions.get(slug)
         if junction is None:
             continue
-        target = store._link_target(store.ts.fields[slug]) if store.ts.fields[slug].type.name == "link" else None
+        target: TableSchema | None = store._link_target(store.ts.fields[slug]) if store.ts.fields[slug].type.name == "link" else None
         alive = set(targets) if target is None else store._existing(conn, target.table.c.id, targets)
         rows = [{"src": record_id, "dst": dst, "position": i} for i, dst in enumerate(d for d in targets if d in alive)]
         if rows:

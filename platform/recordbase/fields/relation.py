@@ -123,10 +123,6 @@ class Link(RelationType):
 
     name = "link"
 
-    @property
-    def can_be_unique(self) -> bool:  # type: ignore[override]
-        return True
-
 
 @register
 class UserRef(RelationType):

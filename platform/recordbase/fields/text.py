@@ -230,6 +230,8 @@ class Phone(TextType):
             except FieldValueError:
                 continue
         example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+        if example is None:
+            raise FieldValueError(f"no sample phone number for region {region}")
         return phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
 
     def mask(self, f: Field, value: Any) -> Any:
