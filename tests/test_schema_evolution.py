@@ -569,3 +569,19 @@ def test_conversion_errors_mask_personal_values(
     )
     audit = rows(rb, sa.select(audit_t.c.changes).where(audit_t.c.action == "values_dropped"))
     assert value not in repr(audit) and value not in repr(forced.problems)
+
+
+def test_changing_an_exported_definition_leaves_the_installed_app_alone(rb):
+    """The export is a copy: editing it before a refused install changes nothing installed."""
+    from recordbase import Actor
+
+    actor = Actor.system("test")
+    definition = {"slug": "notes", "label": "Notes", "tables": [
+        {"slug": "notes", "label": "Notes", "fields": [{"slug": "title", "label": "Title", "type": "text"}]}]}
+    rb.install(definition, actor)
+    exported = rb.export("notes")
+    exported["tables"][0]["fields"][0]["label"] = "Changed"
+    exported["tables"][0]["fields"].append({"slug": "bad", "label": "Bad", "type": "nubmer"})
+    assert rb.export("notes")["tables"][0]["fields"] == [
+        {"id": rb.app("notes").tables["notes"].fields["title"].uid, "slug": "title", "label": "Title", "type": "text"}
+    ]

@@ -7,6 +7,7 @@ app version, so a definition change is seen by every later call.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import threading
 from collections.abc import Iterator, Mapping
@@ -159,8 +160,8 @@ class Recordbase:
         return InstallResult(plan, applied=True, problems=migrator.forced, app=app)
 
     def export(self, slug: str) -> dict[str, Any]:
-        """The installed definition, with every stable id written in."""
-        return dict(self.app(slug).definition)
+        """The installed definition, with every stable id written in (a copy the caller may change)."""
+        return copy.deepcopy(dict(self.app(slug).definition))
 
     def list_apps(self) -> list[Mapping[str, Any]]:
         with self.read() as conn:
