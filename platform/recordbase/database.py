@@ -165,13 +165,22 @@ def insert_rows(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]
     processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
     placeholders = ", ".join("?" if dialect.paramstyle == "qmark" else "%s" for _ in names)
     sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({placeholders})"
-    columns = [(name, proc) for name, proc in zip(names, processors, strict=True)]
+    converted = [(i, name, proc) for i, (name, proc) in enumerate(zip(names, processors, strict=True)) if proc is not None]
     params = []
+    # Rows of one batch share their timestamps and author: convert a repeated object once.
+    last: dict[str, tuple[Any, Any]] = {}
     for row in rows:
-        values = []
-        for name, proc in columns:
-            value = row.get(name)
-            values.append(value if proc is None or value is None else proc(value))
+        values = [row.get(name) for name in names]
+        for i, name, proc in converted:
+            value = values[i]
+            if value is None:
+                continue
+            seen = last.get(name)
+            if seen is not None and seen[0] is value:
+                values[i] = seen[1]
+            else:
+                values[i] = out = proc(value)
+                last[name] = (value, out)
         params.append(tuple(values))
     conn.exec_driver_sql(sql, params)
 
