@@ -392,3 +392,37 @@ def test_bad_input_never_shows_a_traceback(
     assert result.code == code
     assert result.err != []
     assert not any("Traceback" in line or line.startswith("  File ") for line in result.err)
+
+
+def test_trash_lists_restores_and_purges_from_the_command_line(cli: Cli, engine: Recordbase) -> None:
+    """A removed field is listed, comes back with its data, and expired entries are purged."""
+    import datetime as dt
+
+    from recordbase import Actor
+
+    actor = Actor.system("test")
+    definition = {"slug": "memo", "label": "Memo", "tables": [{"slug": "notes", "label": "Notes", "fields": [
+        {"slug": "title", "label": "Title", "type": "text"}, {"slug": "body", "label": "Body", "type": "long_text"}]}]}
+    engine.install(definition, actor)
+    note = engine.records(actor, "memo", "notes").create({"title": "Hello", "body": "kept"})
+    smaller = engine.export("memo")
+    smaller["tables"][0]["fields"] = smaller["tables"][0]["fields"][:1]
+    engine.install(smaller, actor)
+
+    listed = cli("trash", "list", "memo")
+    assert listed.code == 0, listed.err
+    entry_id, kind, what = listed.out[0].split("\t")[:3]
+    assert (kind, what) == ("field", "notes.body")
+
+    restored = cli("trash", "restore", "memo", entry_id)
+    assert restored.code == 0, restored.err
+    assert restored.out == ["  add field notes.body (long_text)", f"restored trash entry {entry_id}"]
+    assert engine.records(actor, "memo", "notes").get(note.id).fields["body"] == "kept"
+
+    engine.records(actor, "memo", "notes").delete(note.id)
+    assert cli("trash", "purge").out == ["purged 0 expired trash entries"]
+    assert engine.purge_trash(actor, now=dt.datetime.now(dt.UTC) + dt.timedelta(days=31)) == 1
+    assert engine.list_trash("memo") == []
+
+    missing = cli("trash", "restore", "memo", "999")
+    assert (missing.code, missing.err) == (1, ["error: no trash entry 999 in app 'memo'"])

@@ -1,4 +1,4 @@
-"""The ``recordbase`` command line: init, check, install, apps, serve.
+"""The ``recordbase`` command line: init, check, install, apps, trash, serve.
 
 Exit status 0 on success, 1 on a user error with a one-line message (or one
 line per problem), never a traceback for bad input.
@@ -171,6 +171,44 @@ def apps_export(app: str) -> None:
     except RecordbaseError as exc:
         _fail(exc.message)
     click.echo(json.dumps(definition, ensure_ascii=False, indent=2))
+
+
+@main.group()
+def trash() -> None:
+    """Removed fields and tables, deleted records: list, restore, purge."""
+
+
+@trash.command("list")
+@click.argument("app")
+def trash_list(app: str) -> None:
+    """One line per entry: id, kind, what, when it was deleted and when it expires."""
+    rb = _engine()
+    schema = rb.app(app)
+    tables = {ts.pk: ts.slug for ts in schema.tables.values()}
+    for entry in rb.list_trash(app):
+        what = (entry["payload"].get("definition") or {}).get("slug") or f"record {entry['record_id']}"
+        where = tables.get(entry["table_id"], "") if entry["kind"] != "table" else ""
+        label = f"{where}.{what}" if where and entry["kind"] == "field" else (f"{where} {what}" if where else what)
+        click.echo(f"{entry['id']}\t{entry['kind']}\t{label}\t{entry['deleted_at']:%Y-%m-%d %H:%M}\texpires {entry['expires_at']:%Y-%m-%d}")
+
+
+@trash.command("restore")
+@click.argument("app")
+@click.argument("entry_id", type=int)
+def trash_restore(app: str, entry_id: int) -> None:
+    """Bring an entry back: a field or table with its data, or a record with its id."""
+    result = _engine().restore_from_trash(CLI_ACTOR, app, entry_id)
+    if result is not None:
+        for line in result.plan.describe():
+            click.echo(f"  {line}")
+    click.echo(f"restored trash entry {entry_id}")
+
+
+@trash.command("purge")
+def trash_purge() -> None:
+    """Erase for good what has been in the trash past RECORDBASE_TRASH_DAYS (safe from cron)."""
+    count = _engine().purge_trash(CLI_ACTOR)
+    click.echo(f"purged {count} expired trash entr{'y' if count == 1 else 'ies'}")
 
 
 @main.command()
