@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from conftest import Cli, clean_env, run_cli
 from recordbase import users
 from recordbase.actor import Actor
 from recordbase.config import Settings, normalise_database_url
@@ -44,59 +40,6 @@ BROKEN_LINES = [
     "percent, boolean, date, datetime, single_select, multi_select, email, phone, url, address, link, user, "
     "attachment, autonumber, rating, created_at, created_by, updated_at, updated_by",
 ]
-
-
-@dataclass
-class Result:
-    code: int
-    out: list[str]  # stdout lines
-    err: list[str]  # stderr lines
-
-
-Cli = Callable[..., Result]
-
-
-def run_cli(args: tuple[str, ...], env: dict[str, str], cwd: Path) -> Result:
-    done = subprocess.run(
-        [sys.executable, "-m", "recordbase.cli", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    # Bad input never shows a traceback, whatever the command.
-    assert "Traceback" not in done.stderr + done.stdout, done.stderr
-    return Result(done.returncode, done.stdout.splitlines(), done.stderr.splitlines())
-
-
-def clean_env(**recordbase: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RECORDBASE_")}
-    env.update({f"RECORDBASE_{k.upper()}": v for k, v in recordbase.items()})
-    return env
-
-
-@pytest.fixture
-def instance(tmp_path: Path) -> Path:
-    return tmp_path / "instance"
-
-
-@pytest.fixture
-def cli(tmp_path: Path, instance: Path, database_url: str) -> Cli:
-    """Run ``recordbase ARGS...`` on the test instance and database, from a scratch directory."""
-    env = clean_env(instance_path=str(instance), database_url=database_url)
-    return lambda *args: run_cli(args, env, tmp_path)
-
-
-@pytest.fixture
-def engine(cli: Cli, instance: Path, database_url: str) -> Iterator[Recordbase]:
-    """An engine on the same instance as the CLI, after ``recordbase init``."""
-    assert cli("init", "--admin-password", "s3cret-pass").code == 0
-    rb = Recordbase(
-        Settings.from_env(environ={}, instance_path=instance, database_url=database_url)
-    )
-    yield rb
-    rb.dispose()
 
 
 def write_json(path: Path, data: Any) -> Path:

@@ -19,6 +19,7 @@ class Actor:
     user_id: int | None = None
     is_admin: bool = False
     attributes: Mapping[str, Any] = field(default_factory=dict)
+    roles: Mapping[str, frozenset[str]] = field(default_factory=dict)  # app slug → role slugs
 
     @classmethod
     def system(cls, name: str) -> Actor:
@@ -26,9 +27,17 @@ class Actor:
 
     @classmethod
     def user(
-        cls, user_id: int, name: str, *, is_admin: bool = False, attributes: Mapping[str, Any] | None = None
+        cls, user_id: int, name: str, *, is_admin: bool = False, attributes: Mapping[str, Any] | None = None,
+        roles: Mapping[str, frozenset[str]] | None = None,
     ) -> Actor:
-        return cls(kind="user", name=name, user_id=user_id, is_admin=is_admin, attributes=dict(attributes or {}))
+        return cls(
+            kind="user", name=name, user_id=user_id, is_admin=is_admin,
+            attributes=dict(attributes or {}), roles=dict(roles or {}),
+        )
+
+    def roles_in(self, app: str) -> frozenset[str]:
+        """The actor's roles in an app (empty when it has none there)."""
+        return self.roles.get(app, frozenset())
 
     @property
     def label(self) -> str:

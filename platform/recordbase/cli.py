@@ -1,4 +1,4 @@
-"""The ``recordbase`` command line: init, check, install, apps, trash, serve.
+"""The ``recordbase`` command line: init, check, install, apps, users, trash, serve.
 
 Exit status 0 on success, 1 on a user error with a one-line message (or one
 line per problem), never a traceback for bad input.
@@ -171,6 +171,90 @@ def apps_export(app: str) -> None:
     except RecordbaseError as exc:
         _fail(exc.message)
     click.echo(json.dumps(definition, ensure_ascii=False, indent=2))
+
+
+@main.group()
+def users() -> None:
+    """Platform users and their roles in apps."""
+
+
+def _attributes(pairs: tuple[str, ...]) -> dict[str, str]:
+    attributes = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            _fail(f"--attr takes key=value, not {pair!r}")
+        attributes[key.strip()] = value.strip()
+    return attributes
+
+
+def _app_roles(apps: tuple[str, ...], roles: tuple[str, ...]) -> dict[str, list[str]]:
+    """Pair each --app with the --role that follows it (``--app crm --role sales_rep``)."""
+    if len(apps) != len(roles):
+        _fail("give --app and --role in pairs: --app APP --role ROLE")
+    wanted: dict[str, list[str]] = {}
+    for app, role in zip(apps, roles, strict=True):
+        wanted.setdefault(app, []).append(role)
+    return wanted
+
+
+@users.command("add")
+@click.argument("email")
+@click.option("--password", default=None, help="Generated and printed when left out.")
+@click.option("--name", default=None, help="Display name (default: the part before @).")
+@click.option("--admin", is_flag=True, help="A platform administrator.")
+@click.option("--attr", "attrs", multiple=True, help="An attribute row rules can use, as key=value (repeatable).")
+@click.option("--app", "apps", multiple=True, help="An app to give a role in (pairs with --role).")
+@click.option("--role", "roles", multiple=True, help="The role in the preceding --app.")
+def users_add(email: str, password: str | None, name: str | None, admin: bool, attrs: tuple[str, ...], apps: tuple[str, ...], roles: tuple[str, ...]) -> None:
+    """Add a user, optionally with roles: users add EMAIL [--app APP --role ROLE]..."""
+    from . import users as user_ops
+    from .users import generate_password
+
+    attributes = _attributes(attrs)
+    wanted = _app_roles(apps, roles)
+    rb = _engine()
+    generated = None if password else generate_password()
+    with rb.write() as conn:  # the user and their roles, all or nothing
+        user_ops.create_user(conn, CLI_ACTOR, email, password or generated, display_name=name, is_admin=admin, attributes=attributes)
+        for app, app_roles in wanted.items():
+            user_ops.set_roles(conn, CLI_ACTOR, email, app, app_roles)
+    click.echo(f"added {email}" + "".join(f"  {app}: {', '.join(r)}" for app, r in wanted.items()))
+    if generated:
+        click.echo(f"password: {generated}")
+
+
+@users.command("set-role")
+@click.argument("email")
+@click.option("--app", required=True)
+@click.option("--role", "roles", multiple=True, help="Repeat for several; none removes every role in the app.")
+def users_set_role(email: str, app: str, roles: tuple[str, ...]) -> None:
+    """Replace a user's roles in one app."""
+    done = _engine().set_roles(CLI_ACTOR, email, app, list(roles))
+    click.echo(f"{email} in {app}: {', '.join(done) or 'no role'}")
+
+
+@users.command("deactivate")
+@click.argument("email")
+def users_deactivate(email: str) -> None:
+    """Stop a user at once: their next request, session or token is refused."""
+    _engine().set_active(CLI_ACTOR, email, False)
+    click.echo(f"deactivated {email}")
+
+
+@users.command("activate")
+@click.argument("email")
+def users_activate(email: str) -> None:
+    _engine().set_active(CLI_ACTOR, email, True)
+    click.echo(f"activated {email}")
+
+
+@users.command("list")
+def users_list() -> None:
+    """One line per user: email, name, active/admin, roles (app:role)."""
+    for user in _engine().list_users():
+        flags = ("active" if user["is_active"] else "inactive") + (", admin" if user["is_admin"] else "")
+        click.echo(f"{user['email']}\t{user['display_name']}\t{flags}\t{' '.join(user['roles'])}")
 
 
 @main.group()

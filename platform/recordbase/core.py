@@ -249,6 +249,34 @@ class Recordbase:
             users.create_user(conn, actor, email, password or generated, display_name="Administrator", is_admin=True)
             return generated
 
+    def set_roles(self, actor: Actor, email: str, app: str, roles: list[str]) -> list[str]:
+        """Replace a user's roles in an app with ``roles`` (declared in its definition)."""
+        with self.write() as conn:
+            return users.set_roles(conn, actor, email, app, roles)
+
+    def set_active(self, actor: Actor, email: str, active: bool) -> None:
+        with self.write() as conn:
+            users.set_active(conn, actor, email, active)
+
+    def actor_for(self, user_id: int) -> Actor | None:
+        """The acting user as of now (``None`` when deactivated): call once per request."""
+        with self.read() as conn:
+            return users.load_actor(conn, user_id)
+
+    def list_users(self) -> list[dict[str, Any]]:
+        """Every user with their roles per app."""
+        with self.read() as conn:
+            people = [dict(r) for r in conn.execute(sa.select(users.users_t).order_by(users.users_t.c.email)).mappings()]
+            memberships = conn.execute(
+                sa.select(users.members_t.c.user_id, users.apps_t.c.slug, users.members_t.c.role)
+                .join(users.apps_t, users.apps_t.c.id == users.members_t.c.app_id)
+                .order_by(users.apps_t.c.slug, users.members_t.c.role)
+            ).all()
+        for person in people:
+            person.pop("password_hash", None)
+            person["roles"] = [f"{app}:{role}" for uid, app, role in memberships if uid == person["id"]]
+        return people
+
     def user_ids(self) -> list[int]:
         with self.read() as conn:
             return list(conn.execute(sa.select(users.users_t.c.id).where(users.users_t.c.is_active.is_(True)).order_by(users.users_t.c.id)).scalars())

@@ -38,6 +38,19 @@ class User(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class Membership(Base):
+    """A user's role in an app; roles themselves are declared in the app's definition."""
+
+    __tablename__ = "rb_membership"
+    __table_args__ = (sa.UniqueConstraint("user_id", "app_id", "role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("rb_user.id", ondelete="CASCADE"), index=True)
+    app_id: Mapped[int] = mapped_column(sa.ForeignKey("rb_app.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(sa.String(63))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class App(Base):
     __tablename__ = "rb_app"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,9 +13,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from .actor import Actor
 from .audit import write_audit
 from .errors import RecordbaseError
-from .models import User, utcnow
+from .models import App, Membership, User, utcnow
 
 users_t: sa.Table = User.__table__  # type: ignore[assignment]
+members_t: sa.Table = Membership.__table__  # type: ignore[assignment]
+apps_t: sa.Table = App.__table__  # type: ignore[assignment]
 _hasher = PasswordHasher()
 
 
@@ -39,8 +42,8 @@ def normalise_email(email: str) -> str:
     email = email.strip()
     if "@" not in email or len(email) > 320:
         raise RecordbaseError(f"{email!r} is not an email address")
-    local, _, domain = email.rpartition("@")
-    return f"{local}@{domain.lower()}"
+    # Sign-in names are case-insensitive: Li.Wei@Example.com and li.wei@example.com are one person.
+    return email.lower()
 
 
 def find_user(conn: sa.Connection, email: str) -> dict[str, Any] | None:
@@ -62,3 +65,72 @@ def create_user(
     ).returning(users_t.c.id)).scalar_one()
     write_audit(conn, actor, "user_create", entries=[(None, {"user_id": user_id, "email": email, "is_admin": is_admin})])
     return user_id
+
+
+def require_user(conn: sa.Connection, email: str) -> dict[str, Any]:
+    user = find_user(conn, email)
+    if user is None:
+        raise RecordbaseError(f"no user with email {normalise_email(email)}")
+    return user
+
+
+def _app(conn: sa.Connection, slug: str) -> Mapping[Any, Any]:
+    app = conn.execute(sa.select(apps_t.c.id, apps_t.c.definition).where(apps_t.c.slug == slug)).mappings().first()
+    if app is None:
+        raise RecordbaseError(f'no app "{slug}" is installed')
+    return app
+
+
+def declared_roles(definition: Mapping[str, Any]) -> list[str]:
+    return [role["slug"] for role in definition.get("roles") or []]
+
+
+def set_roles(conn: sa.Connection, actor: Actor, email: str, app_slug: str, roles: Iterable[str]) -> list[str]:
+    """Make ``roles`` the user's roles in the app (an empty list removes them all)."""
+    user = require_user(conn, email)
+    app = _app(conn, app_slug)
+    known = declared_roles(app["definition"])
+    wanted = list(dict.fromkeys(roles))
+    unknown = [r for r in wanted if r not in known]
+    if unknown:
+        raise RecordbaseError(f'app "{app_slug}" has no role "{unknown[0]}"; its roles are: {", ".join(known) or "none"}')
+    before = sorted(conn.execute(sa.select(members_t.c.role).where(
+        members_t.c.user_id == user["id"], members_t.c.app_id == app["id"])).scalars())
+    conn.execute(sa.delete(members_t).where(members_t.c.user_id == user["id"], members_t.c.app_id == app["id"]))
+    if wanted:
+        now = utcnow()
+        conn.execute(sa.insert(members_t), [
+            {"user_id": user["id"], "app_id": app["id"], "role": role, "created_at": now} for role in wanted
+        ])
+    write_audit(conn, actor, "role_change", app_id=app["id"],
+                entries=[(None, {"user_id": user["id"], "before": before, "after": sorted(wanted)})])
+    return wanted
+
+
+def set_active(conn: sa.Connection, actor: Actor, email: str, active: bool) -> None:
+    user = require_user(conn, email)
+    conn.execute(sa.update(users_t).where(users_t.c.id == user["id"]).values(is_active=active))
+    write_audit(conn, actor, "user_activate" if active else "user_deactivate", entries=[(None, {"user_id": user["id"]})])
+
+
+def load_actor(conn: sa.Connection, user_id: int) -> Actor | None:
+    """The actor for a user as things stand now: ``None`` if inactive or unknown.
+
+    Built fresh for every request, so deactivating a user or removing a role
+    (from the membership or from the app's definition) counts at once.
+    """
+    user = conn.execute(sa.select(users_t).where(users_t.c.id == user_id)).mappings().first()
+    if user is None or not user["is_active"]:
+        return None
+    roles: dict[str, set[str]] = {}
+    rows = conn.execute(
+        sa.select(apps_t.c.slug, apps_t.c.definition, members_t.c.role)
+        .join(apps_t, apps_t.c.id == members_t.c.app_id).where(members_t.c.user_id == user_id)
+    ).mappings()
+    for row in rows:
+        if row["role"] in declared_roles(row["definition"]):
+            roles.setdefault(row["slug"], set()).add(row["role"])
+    return Actor.user(
+        user["id"], user["display_name"], is_admin=user["is_admin"], attributes=user["attributes"] or {},
+        roles={app: frozenset(rs) for app, rs in roles.items()},
+    )
