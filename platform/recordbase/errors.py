@@ -73,3 +73,13 @@ class PlanRefused(RecordbaseError):
     """A schema change would lose data; ``problems`` lists each value that cannot convert."""
 
     status = 409
+
+
+class PermissionDenied(RecordbaseError):
+    """The actor may not do this; ``problems`` point at the fields concerned, if any.
+
+    A record outside the actor's rows is never reported with this error: it is
+    ``NotFound``, exactly as a record that does not exist.
+    """
+
+    status = 403

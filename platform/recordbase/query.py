@@ -100,6 +100,24 @@ def compile_filter(ts: TableSchema, node: Any, ctx: FilterContext, pointer: str 
     raise _error(pointer, 'a filter node is {"and": [...]}, {"or": [...]}, {"not": {...}} or {"field", "op", "value"}')
 
 
+def filter_fields(node: Any, pointer: str = "/filter") -> list[tuple[str, str]]:
+    """(field name, pointer) of every condition in a filter tree, for access checks.
+
+    Malformed nodes are skipped here; ``compile_filter`` reports them.
+    """
+    found: list[tuple[str, str]] = []
+    if isinstance(node, Mapping):
+        if "field" in node and isinstance(node["field"], str):
+            found.append((node["field"], pointer + "/field"))
+        for combinator in ("and", "or"):
+            if isinstance(node.get(combinator), list):
+                for i, child in enumerate(node[combinator]):
+                    found.extend(filter_fields(child, f"{pointer}/{combinator}/{i}"))
+        if "not" in node:
+            found.extend(filter_fields(node["not"], f"{pointer}/not"))
+    return found
+
+
 def compile_condition(ts: TableSchema, node: Mapping[str, Any], ctx: FilterContext, pointer: str) -> sa.ColumnElement[bool]:
     f = resolve_field(ts, node["field"], pointer + "/field")
     op = node["op"]

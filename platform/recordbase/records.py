@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from . import query as q
+from .access import Access, RoleRule
 from .actor import Actor
 from .audit import audit_rows, audit_table
 from .database import (
@@ -26,7 +27,7 @@ from .database import (
     refresh_statistics,
     write_search_documents,
 )
-from .errors import Conflict, NotFound, Problem, ValidationError
+from .errors import Conflict, NotFound, PermissionDenied, Problem, ValidationError
 from .fields import Field, FieldType, FieldValueError, FilterContext
 from .models import Sequence as SequenceModel
 from .models import StoredFile, User, utcnow
@@ -102,6 +103,7 @@ class RecordStore:
         self.actor = actor
         self.ts = ts
         self.table = ts.table
+        self.access = Access.for_actor(actor, ts)
         # Per-table lists the write path consults for every record.
         self._inputs = {slug: f for slug, f in ts.fields.items() if not f.type.system and f.type.name != "autonumber"}
         self._defaults = [f for f in self._inputs.values() if f.default is not None]
@@ -168,7 +170,10 @@ class RecordStore:
             if kind in ("link", "user"):
                 target = user_table if kind == "user" else self._link_target(f).table
                 wanted = {v for _, value in values for v in (value if isinstance(value, list) else [value])}
-                found = self._existing(conn, target.c.id, wanted)
+                # An actor may only link to records it can read: otherwise "no such record"
+                # against success would tell it which ids exist.
+                visible = sa.true() if kind == "user" else self._readable(self._link_target(f))
+                found = self._existing(conn, target.c.id, wanted, visible)
                 for index, value in values:
                     for rid in value if isinstance(value, list) else [value]:
                         if rid not in found:
@@ -206,12 +211,23 @@ class RecordStore:
         return problems
 
     @staticmethod
-    def _existing(conn: sa.Connection, column: sa.ColumnElement[Any], wanted: Iterable[Any]) -> set[Any]:
+    def _existing(
+        conn: sa.Connection, column: sa.ColumnElement[Any], wanted: Iterable[Any], where: sa.ColumnElement[bool] | None = None,
+    ) -> set[Any]:
         found: set[Any] = set()
         wanted = list(wanted)
         for chunk in chunks(wanted):
-            found.update(conn.execute(sa.select(column).where(column.in_(chunk))).scalars())
+            stmt = sa.select(column).where(column.in_(chunk))
+            found.update(conn.execute(stmt if where is None else stmt.where(where)).scalars())
         return found
+
+    def _readable(self, ts: TableSchema) -> sa.ColumnElement[bool]:
+        """The rows of ``ts`` this store's actor may read (none without a read grant)."""
+        access = Access.for_actor(self.actor, ts)
+        if access.full:
+            return sa.true()
+        readers = [r for r in access.roles if r.can("read")]
+        return access.condition(readers, utcnow(), self.rb.dialect)
 
     def _link_target(self, f: Field) -> TableSchema:
         target = f.options.get("table")
@@ -242,6 +258,12 @@ class RecordStore:
 
     def _create(self, values_list: Sequence[Mapping[str, Any]], pointer: str) -> list[Record]:
         many = "{}" in pointer
+        creators = self.access.require("create")
+        if not self.access.full:
+            values_list = [self._own(creators, v) for v in values_list]
+            for i, given in enumerate(values_list):
+                if isinstance(given, Mapping):
+                    self.access.writable(creators, [s for s in given if s not in self._owned(creators, given)], pointer.format(i) if many else pointer)
         prepared = [self._prepare(v, i, pointer.format(i) if many else pointer, creating=True) for i, v in enumerate(values_list)]
         self._raise_problems(prepared, "record(s) are")
         if not prepared:
@@ -262,6 +284,7 @@ class RecordStore:
             for row, rid in zip(rows, ids, strict=True):
                 row["id"] = rid
             insert_rows(conn, self.table, rows)
+            self._require_scope(conn, ids, creators, now, "create")
             self._write_junctions(conn, ids, prepared, replace=False)
             self._write_search(conn, list(zip(ids, values, strict=True)), fresh=True)
             for value in values:
@@ -281,6 +304,30 @@ class RecordStore:
         if len(records) >= STATISTICS_AFTER:
             refresh_statistics(self.rb.engine, self.ts.name)
         return records
+
+    def _own(self, roles: Sequence[RoleRule], values: Mapping[str, Any]) -> Mapping[str, Any]:
+        """For roles limited to their own records, a new record is owned by the actor."""
+        if not isinstance(values, Mapping):
+            return values
+        owned = dict(values)
+        for role in roles:
+            owner = self.ts.fields.get(role.owner_field or "")
+            if owner is not None and not owner.type.system and owner.slug not in owned:
+                owned[owner.slug] = self.actor.user_id
+        return owned
+
+    def _owned(self, roles: Sequence[RoleRule], values: Mapping[str, Any]) -> set[str]:
+        """Owner fields filled in by ``_own`` (set by the engine, so not the caller's write)."""
+        return {r.owner_field for r in roles if r.owner_field and values.get(r.owner_field) == self.actor.user_id}
+
+    def _require_scope(self, conn: sa.Connection, ids: Sequence[int], roles: Sequence[RoleRule], now: dt.datetime, operation: str) -> None:
+        """Refuse (and so roll back) a write that leaves records outside every granting role's rows."""
+        if self.access.full:
+            return
+        outside = self.access.condition(roles, now, self.rb.dialect)
+        stray = conn.execute(sa.select(self.table.c.id).where(self.table.c.id.in_(ids), sa.not_(outside)).limit(1)).first()
+        if stray is not None:
+            raise PermissionDenied(f'this {operation} would put a record outside the rows you may {operation} in "{self.ts.slug}"')
 
     def _full_values(self, parsed: Mapping[str, Any]) -> dict[str, Any]:
         """Every field's value after a create, in definition order (absent → empty)."""
@@ -413,6 +460,8 @@ class RecordStore:
         """One record by id; ``NotFound`` when there is none."""
         if isinstance(record_id, bool) or not isinstance(record_id, int):
             raise NotFound(f'no record {record_id!r} in "{self.ts.slug}"')
+        if not self.access.full:
+            return self._get_checked(record_id, fields)
         chosen = self.ts.fields.values() if fields is None else q.projection(self.ts, fields)
         by_id, links, decode = self._prepared_get()
         with self.rb.reader.connection(snapshot=bool(links)) as dbapi:
@@ -427,6 +476,33 @@ class RecordStore:
         if fields is not None:
             record.fields = {f.slug: record.fields[f.slug] for f in chosen}
         return record
+
+    def _get_checked(self, record_id: int, fields: Sequence[str] | None) -> Record:
+        """``get`` for an actor with rules: the row condition and per-role flags in the query."""
+        readers = self.access.require("read")
+        chosen = self._chosen(fields)
+        now = utcnow()
+        base = self._columns(chosen)
+        flags = self._flags(readers, now)
+        stmt = sa.select(*base, *flags).where(self.table.c.id == record_id, self.access.condition(readers, now, self.rb.dialect))
+        with self.rb.read() as conn:
+            row = conn.execute(stmt).first()
+            if row is None:
+                raise NotFound(f'no record {record_id} in "{self.ts.slug}"')
+            many = self._load_many(conn, [record_id], chosen).get(record_id, {})
+        return self._present(self._decoder(chosen)(row, many), readers, row[len(base):] if flags else None)
+
+    def _scope(self, conn: sa.Connection, ids: Sequence[int], roles: Sequence[RoleRule], now: dt.datetime) -> list[RoleRule]:
+        """The roles in ``roles`` whose rows cover every record in ``ids`` (checked in SQL)."""
+        if self.access.full or not ids:
+            return list(roles)
+        covering = []
+        for role in roles:
+            cond = self.access.role_condition(role, now, self.rb.dialect)
+            outside = conn.execute(sa.select(sa.func.count()).select_from(self.table).where(self.table.c.id.in_(ids), sa.not_(cond))).scalar_one()
+            if outside == 0:
+                covering.append(role)
+        return covering
 
     def _prepared_get(self) -> tuple[PreparedSelect, dict[str, PreparedSelect], Callable[..., Record]]:
         """Statements for reading one record, compiled once per table schema."""
@@ -457,24 +533,72 @@ class RecordStore:
     def _context(self, request: q.RecordQuery, dialect: str) -> FilterContext:
         return FilterContext(now=request.now or utcnow(), dialect=dialect, schema=self.ts)
 
-    def _where(self, request: q.RecordQuery, dialect: str) -> list[sa.ColumnElement[bool]]:
-        conditions = [q.compile_filter(self.ts, request.filter, self._context(request, dialect))]
-        search = q.compile_search(self.ts, request.search, dialect)
-        if search is not None:
-            conditions.append(search)
+    def _where(self, request: q.RecordQuery, dialect: str, readers: Sequence[RoleRule]) -> list[sa.ColumnElement[bool]]:
+        """The rows a read returns: the actor's rows, the caller's filter and search.
+
+        Every field the caller filters or searches by must be one the actor
+        reads in clear under all its roles, so no result can depend on a value
+        the actor may not see.
+        """
+        for slug, pointer in q.filter_fields(request.filter):
+            self.access.require_clear(slug, "filter", pointer)
+        ctx = self._context(request, dialect)
+        conditions = [self.access.condition(readers, ctx.now, dialect), q.compile_filter(self.ts, request.filter, ctx)]
+        if q.search_terms(request.search):
+            searchable = self.ts.searchable_fields
+            if all(self.access.clear_everywhere(f) for f in searchable):
+                search = q.compile_search(self.ts, request.search, dialect)
+            else:  # the stored document also holds text this actor may not read: search the readable columns
+                columns = [f.type.column(f, self.table) for f in searchable if self.access.clear_everywhere(f)]
+                search = sa.and_(*(
+                    sa.or_(sa.false(), *(c.icontains(term, autoescape=True) for c in columns))
+                    for term in q.search_terms(request.search)
+                ))
+            if search is not None:
+                conditions.append(search)
         return conditions
+
+    def _chosen(self, fields: Sequence[str] | None) -> list[Field]:
+        """The fields a read returns: those asked for (each must be visible), or every visible one."""
+        chosen = q.projection(self.ts, fields)
+        if fields is None:
+            return [f for f in chosen if self.access.visible_somewhere(f)]
+        for i, f in enumerate(chosen):
+            if not self.access.visible_somewhere(f):
+                raise q.QueryError(f'unknown field "{f.slug}"', [Problem(f"/fields/{i}", f'unknown field "{f.slug}" in table "{self.ts.slug}"')])
+        return chosen
+
+    def _flags(self, readers: Sequence[RoleRule], now: dt.datetime) -> list[sa.ColumnElement[Any]]:
+        """One 0/1 column per reading role, when roles see fields differently (per-record levels)."""
+        if self.access.uniform():
+            return []
+        dialect = self.rb.dialect
+        return [sa.case((self.access.role_condition(r, now, dialect), 1), else_=0).label(f"_r{i}") for i, r in enumerate(readers)]
+
+    def _present(self, record: Record, readers: Sequence[RoleRule], flags: Sequence[Any] | None) -> Record:
+        """Drop hidden fields and mask what the matching roles may not see in clear."""
+        if not self.access.full:
+            matching = None if flags is None else [r for r, flag in zip(readers, flags, strict=True) if flag]
+            record.fields = self.access.present(record.fields, matching)
+        return record
 
     def query(self, request: q.RecordQuery | None = None, **kwargs: Any) -> Page:
         """One page of records matching ``request`` (or keyword arguments of ``RecordQuery``)."""
         request = request or q.RecordQuery(**kwargs)
         if not 1 <= request.page_size <= 1000:
             raise q.QueryError("page_size must be between 1 and 1000", [Problem("/page_size", "must be between 1 and 1000")])
+        readers = self.access.require("read")
         dialect = self.rb.dialect
-        chosen = q.projection(self.ts, request.fields)
+        chosen = self._chosen(request.fields)
         keys = q.compile_sort(self.ts, request.sort)
-        where = self._where(request, dialect)
+        for i, k in enumerate(keys):
+            if k.field is not None:
+                self.access.require_clear(k.field.slug, "sort", f"/sort/{i}")
+        where = self._where(request, dialect, readers)
         key_columns = [k.expression.label(f"_k{i}") for i, k in enumerate(keys)]
-        stmt = sa.select(*self._columns(chosen), *key_columns).where(*where)
+        flag_columns = self._flags(readers, request.now or utcnow())
+        base = self._columns(chosen)
+        stmt = sa.select(*base, *key_columns, *flag_columns).where(*where)
         if request.cursor:
             stmt = stmt.where(q.keyset_condition(keys, q.decode_cursor(keys, request.cursor)))
         stmt = stmt.order_by(*q.order_by(keys)).limit(request.page_size + 1)
@@ -488,29 +612,41 @@ class RecordStore:
             if request.with_total:
                 total = conn.execute(sa.select(sa.func.count()).select_from(self.table).where(*where)).scalar_one()
         decode = self._decoder(chosen)
-        records = [decode(r, many.get(r[0], {})) for r in rows]
-        first_key = len(rows[0]) - len(keys) if rows else 0
-        cursor = q.encode_cursor(keys, list(rows[-1][first_key:])) if more and rows else None
+        first_key, first_flag = len(base), len(base) + len(keys)
+        records = [
+            self._present(decode(r, many.get(r[0], {})), readers, r[first_flag:] if flag_columns else None)
+            for r in rows
+        ]
+        cursor = q.encode_cursor(keys, list(rows[-1][first_key:first_flag])) if more and rows else None
         return Page(records, cursor, total)
 
     def count(self, filter: Any = None, search: str | None = None) -> int:
+        readers = self.access.require("read")
         request = q.RecordQuery(filter=filter, search=search)
         with self.rb.read() as conn:
-            return conn.execute(sa.select(sa.func.count()).select_from(self.table).where(*self._where(request, self.rb.dialect))).scalar_one()
+            return conn.execute(sa.select(sa.func.count()).select_from(self.table).where(*self._where(request, self.rb.dialect, readers))).scalar_one()
 
     def stream(self, request: q.RecordQuery | None = None, batch_size: int = 2_000, **kwargs: Any) -> Iterator[Record]:
         """Every matching record in sort order, in bounded memory (a server-side cursor)."""
         request = request or q.RecordQuery(**kwargs)
-        chosen = q.projection(self.ts, request.fields)
+        readers = self.access.require("read")
+        chosen = self._chosen(request.fields)
         keys = q.compile_sort(self.ts, request.sort)
-        stmt = sa.select(*self._columns(chosen)).where(*self._where(request, self.rb.dialect)).order_by(*q.order_by(keys))
+        for i, k in enumerate(keys):
+            if k.field is not None:
+                self.access.require_clear(k.field.slug, "sort", f"/sort/{i}")
+        base = self._columns(chosen)
+        flag_columns = self._flags(readers, request.now or utcnow())
+        stmt = sa.select(*base, *flag_columns).where(*self._where(request, self.rb.dialect, readers)).order_by(*q.order_by(keys))
         decode = self._decoder(chosen)
+        first_flag = len(base)
         with self.rb.read() as conn:
             result = conn.execution_options(yield_per=batch_size).execute(stmt)
             for batch in result.partitions():
                 many = self._load_many(conn, [r[0] for r in batch], chosen) if self.ts.junctions else {}
                 for row in batch:
-                    yield decode(row, many.get(row[0], {}))
+                    record = decode(row, many.get(row[0], {}))
+                    yield self._present(record, readers, row[first_flag:] if flag_columns else None)
 
     # --- update ----------------------------------------------------------------------
 
@@ -520,20 +656,25 @@ class RecordStore:
         A stale ``version`` raises ``Conflict`` carrying the current record;
         nothing is written.
         """
+        updaters = self.access.require("update")
         prepared = self._prepare(values, 0, "/fields", creating=False)
         self._raise_problems([prepared], "field value(s) are")
         now = utcnow()
         with self.rb.write() as conn:
+            self._require_row(conn, record_id, updaters, now)
+            if not self.access.full:
+                self.access.writable(self._scope(conn, [record_id], updaters, now), list(prepared.parsed), "/fields")
             current = self._get(conn, record_id, list(self.ts.fields.values()), lock=True)
             if current.version != version:
-                raise Conflict(f"record {record_id} was changed by someone else (now at version {current.version})", current)
+                raise Conflict(f"record {record_id} was changed by someone else (now at version {current.version})", self._seen(conn, current))
             self._check_references(conn, [prepared], "/fields", exclude_id=record_id)
             row = self._db_row(prepared.parsed)
             row.update(version=current.version + 1, updated_at=now, updated_by=self.actor.user_id)
             t = self.table
             done = conn.execute(sa.update(t).where(t.c.id == record_id, t.c.version == version).values(row)).rowcount
             if done != 1:  # lost a race between the read and the write
-                raise Conflict(f"record {record_id} was changed by someone else", self._get(conn, record_id, list(self.ts.fields.values())))
+                raise Conflict(f"record {record_id} was changed by someone else", self._seen(conn, self._get(conn, record_id, list(self.ts.fields.values()))))
+            self._require_scope(conn, [record_id], updaters, now, "update")
             self._write_junctions(conn, [record_id], [prepared], replace=True)
             after = {**current.fields, **{s: v for s, v in prepared.parsed.items()}}
             after = {s: (v or None) if s in self.ts.junctions else v for s, v in after.items()}
@@ -541,7 +682,24 @@ class RecordStore:
                 self._write_search(conn, [(record_id, after)])
             changes = self._changes(current.fields, {s: after[s] for s in prepared.parsed})
             conn.execute(sa.insert(audit_table), audit_rows(self.actor, "update", app_id=self.ts.app.pk, table_id=self.ts.pk, entries=[(record_id, {"fields": changes})]))
-            return self._get(conn, record_id, list(self.ts.fields.values()))
+            return self._seen(conn, self._get(conn, record_id, list(self.ts.fields.values())))
+
+    def _require_row(self, conn: sa.Connection, record_id: Any, roles: Sequence[RoleRule], now: dt.datetime) -> None:
+        """``NotFound`` — the same as for a missing record — when no role in ``roles`` covers the record."""
+        if isinstance(record_id, bool) or not isinstance(record_id, int):
+            raise NotFound(f'no record {record_id!r} in "{self.ts.slug}"')
+        cond = self.access.condition(roles, now, self.rb.dialect)
+        if conn.execute(sa.select(self.table.c.id).where(self.table.c.id == record_id, cond)).first() is None:
+            raise NotFound(f'no record {record_id} in "{self.ts.slug}"')
+
+    def _seen(self, conn: sa.Connection, record: Record) -> Record:
+        """A record read inside a write, presented as the actor may see it (hidden and masked fields)."""
+        if self.access.full:
+            return record
+        readers = [r for r in self.access.roles if r.can("read")]
+        matching = self._scope(conn, [record.id], readers, utcnow())
+        record.fields = self.access.present(record.fields, matching)
+        return record
 
     # --- delete, restore, purge: see trash.py -------------------------------------------
 
@@ -549,19 +707,24 @@ class RecordStore:
         """Move a record to the trash, applying each incoming link's on_delete rule."""
         from .trash import delete_records
 
+        deleters = self.access.require("delete")
         with self.rb.write() as conn:
+            self._require_row(conn, record_id, deleters, utcnow())
             delete_records(self, conn, [record_id])
 
     def restore(self, record_id: int) -> Record:
         from .trash import restore_record
 
+        deleters = self.access.require("delete")
         with self.rb.write() as conn:
             restore_record(self, conn, record_id)
-            return self._get(conn, record_id, list(self.ts.fields.values()))
+            self._require_row(conn, record_id, deleters, utcnow())  # only records the actor could delete
+            return self._seen(conn, self._get(conn, record_id, list(self.ts.fields.values())))
 
     def purge(self, record_id: int) -> None:
         from .trash import purge_record
 
+        self.access.require("delete")
         with self.rb.write() as conn:
             purge_record(self, conn, record_id)
 

@@ -1,0 +1,201 @@
+"""What one actor may do with one table: operations, rows, fields — decided in one place.
+
+An ``Access`` is compiled from the app definition's roles and the table's
+``permissions`` for one actor, and the record store asks it for everything:
+which operations are allowed, the SQL condition on rows (applied to every
+query, count, get, update and delete), each field's level per record
+(hidden, read or write) and whether a value is seen in clear or masked.
+System actors and platform admins have full access; anyone else starts with
+none (deny by default).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from .actor import Actor
+from .errors import PermissionDenied, Problem, QueryError
+from .fields import Field, FilterContext
+from .query import compile_filter
+from .schema import TableSchema
+
+LEVELS = {"hidden": 0, "read": 1, "write": 2}
+DEFAULT_CLEARANCE = frozenset({"public", "internal"})
+OPERATIONS = ("create", "read", "update", "delete", "export", "import", "manage", "reveal", "export_sensitive")
+
+
+class _EmptyActorValue(Exception):
+    """A row rule refers to an actor attribute the actor does not have: the rule matches nothing."""
+
+
+@dataclass(frozen=True)
+class RoleRule:
+    """One role's grant on one table."""
+
+    slug: str
+    operations: frozenset[str]
+    rows: Any  # "all", "own" or a filter tree
+    owner_field: str | None
+    levels: Mapping[str, int]  # field slug → LEVELS value
+    clearance: frozenset[str]
+
+    def can(self, operation: str) -> bool:
+        return operation in self.operations
+
+    def sees_clear(self, f: Field) -> bool:
+        return self.levels[f.slug] >= 1 and f.sensitivity in self.clearance
+
+
+def _role_rule(role: Mapping[str, Any], grant: Mapping[str, Any], ts: TableSchema) -> RoleRule:
+    operations = frozenset(op for op in OPERATIONS if grant.get(op))
+    rows = grant.get("rows", "all")
+    owner = grant.get("owner_field") if rows == "own" else None
+    default = 2 if operations & {"create", "update"} else 1
+    listed = grant.get("fields") or {}
+    levels = {}
+    for f in ts.fields.values():
+        level = listed.get(f.uid, listed.get(f.slug))
+        if level is not None:
+            levels[f.slug] = LEVELS[level]
+        elif f.slug == owner:
+            levels[f.slug] = min(default, 1)  # the owner field is not mass-assignable unless granted
+        else:
+            levels[f.slug] = default
+    clearance = frozenset(role.get("clearance") or DEFAULT_CLEARANCE)
+    return RoleRule(role["slug"], operations, rows, owner, levels, clearance)
+
+
+@dataclass
+class Access:
+    actor: Actor
+    ts: TableSchema
+    full: bool
+    roles: list[RoleRule] = field(default_factory=list)
+
+    @classmethod
+    def for_actor(cls, actor: Actor, ts: TableSchema) -> Access:
+        if actor.kind == "system" or actor.is_admin:
+            return cls(actor, ts, full=True)
+        declared = {r["slug"]: r for r in ts.app.definition.get("roles") or []}
+        grants = ts.definition.get("permissions") or {}
+        roles = [
+            _role_rule(declared[slug], grants[slug], ts)
+            for slug in sorted(actor.roles_in(ts.app.slug)) if slug in declared and slug in grants
+        ]
+        return cls(actor, ts, full=False, roles=roles)
+
+    # --- operations ----------------------------------------------------------------
+
+    def require(self, operation: str) -> list[RoleRule]:
+        """The roles granting ``operation``; ``PermissionDenied`` when none does."""
+        if self.full:
+            return []
+        granted = [r for r in self.roles if r.can(operation)]
+        if not granted:
+            raise PermissionDenied(f'no permission to {operation} records of "{self.ts.slug}"')
+        return granted
+
+    # --- rows ----------------------------------------------------------------------
+
+    def condition(self, roles: Sequence[RoleRule], now: dt.datetime, dialect: str) -> sa.ColumnElement[bool]:
+        """SQL for "some role in ``roles`` covers this row" (``true`` for full access)."""
+        if self.full:
+            return sa.true()
+        return sa.or_(sa.false(), *(self.role_condition(r, now, dialect) for r in roles))
+
+    def role_condition(self, role: RoleRule, now: dt.datetime, dialect: str) -> sa.ColumnElement[bool]:
+        if role.rows == "all":
+            return sa.true()
+        if role.rows == "own":
+            owner = self.ts.fields.get(role.owner_field or "")
+            if owner is None or self.actor.user_id is None:
+                return sa.false()
+            return owner.type.column(owner, self.ts.table) == self.actor.user_id
+        try:
+            tree = self._bind_actor(role.rows)
+        except _EmptyActorValue:
+            return sa.false()
+        ctx = FilterContext(now=now, dialect=dialect, schema=self.ts)
+        return sa.func.coalesce(compile_filter(self.ts, tree, ctx, f"/permissions/{role.slug}/rows"), sa.false())
+
+    def _bind_actor(self, node: Any) -> Any:
+        """The rule with every ``{"$actor": "attr"}`` replaced by the actor's value."""
+        if isinstance(node, Mapping):
+            if set(node) == {"$actor"}:
+                name = node["$actor"]
+                value = self.actor.user_id if name == "id" else self.actor.attributes.get(name)
+                if value is None or value == "" or value == []:
+                    raise _EmptyActorValue(name)
+                return value
+            return {k: self._bind_actor(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [self._bind_actor(v) for v in node]
+        return node
+
+    # --- fields --------------------------------------------------------------------
+
+    @property
+    def readers(self) -> list[RoleRule]:
+        return [r for r in self.roles if r.can("read")]
+
+    def uniform(self) -> bool:
+        """Whether every reading role sees every field the same way (no per-record work)."""
+        readers = self.readers
+        if self.full or len(readers) <= 1:
+            return True
+        first = readers[0]
+        return all(
+            r.levels[f.slug] == first.levels[f.slug] and r.sees_clear(f) == first.sees_clear(f)
+            for r in readers[1:] for f in self.ts.fields.values()
+        )
+
+    def clear_everywhere(self, f: Field) -> bool:
+        """Readable in clear under every reading role: only then may a query filter, sort or search by it."""
+        return self.full or all(r.sees_clear(f) for r in self.readers)
+
+    def visible_somewhere(self, f: Field) -> bool:
+        return self.full or any(r.levels[f.slug] >= 1 for r in self.readers)
+
+    def require_clear(self, slug: str, clause: str, pointer: str) -> None:
+        f = self.ts.fields.get(slug)
+        if f is None or self.clear_everywhere(f):
+            return
+        raise QueryError(
+            f'cannot {clause} by "{slug}": you cannot read it in clear',
+            [Problem(pointer, f'cannot {clause} by "{slug}": you cannot read it in clear')],
+        )
+
+    def present(self, values: dict[str, Any], matching: Sequence[RoleRule] | None) -> dict[str, Any]:
+        """A record's values as this actor sees them: hidden fields dropped, others masked or clear.
+
+        ``matching`` are the reading roles whose rows cover the record (``None``:
+        the access is uniform, any reading role stands for all).
+        """
+        if self.full:
+            return values
+        roles = self.readers if matching is None else matching
+        if matching is None:
+            roles = roles[:1]
+        out = {}
+        for slug, value in values.items():
+            f = self.ts.fields[slug]
+            level = max((r.levels[slug] for r in roles), default=0)
+            if level == 0:
+                continue
+            clear = any(r.sees_clear(f) for r in roles)
+            out[slug] = value if clear or value is None else f.type.mask(f, value)
+        return out
+
+    def writable(self, roles: Sequence[RoleRule], slugs: Sequence[str], pointer: str) -> None:
+        """``PermissionDenied`` naming each field in ``slugs`` that no role in ``roles`` may write."""
+        if self.full:
+            return
+        refused = [s for s in slugs if s in self.ts.fields and max((r.levels[s] for r in roles), default=0) < 2]
+        if refused:
+            problems = [Problem(f"{pointer}/{s}", f'you may not write "{s}"') for s in refused]
+            raise PermissionDenied(f'you may not write "{refused[0]}" in "{self.ts.slug}"', problems)
