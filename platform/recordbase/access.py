@@ -97,7 +97,7 @@ class Access:
             return []
         granted = [r for r in self.roles if r.can(operation)]
         if not granted:
-            raise PermissionDenied(f'no permission to {operation} records of "{self.ts.slug}"')
+            raise PermissionDenied(f'no access to table "{self.ts.slug}": you may not {operation} its records')
         return granted
 
     # --- rows ----------------------------------------------------------------------

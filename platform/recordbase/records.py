@@ -260,10 +260,10 @@ class RecordStore:
         many = "{}" in pointer
         creators = self.access.require("create")
         if not self.access.full:
-            values_list = [self._own(creators, v) for v in values_list]
             for i, given in enumerate(values_list):
-                if isinstance(given, Mapping):
-                    self.access.writable(creators, [s for s in given if s not in self._owned(creators, given)], pointer.format(i) if many else pointer)
+                if isinstance(given, Mapping):  # what the caller set; owner fields are filled in below
+                    self.access.writable(creators, list(given), pointer.format(i) if many else pointer)
+            values_list = [self._own(creators, v) for v in values_list]
         prepared = [self._prepare(v, i, pointer.format(i) if many else pointer, creating=True) for i, v in enumerate(values_list)]
         self._raise_problems(prepared, "record(s) are")
         if not prepared:
@@ -301,6 +301,7 @@ class RecordStore:
                 for r in records
             ]
             insert_rows(conn, audit_table, audit_rows(self.actor, "create", app_id=self.ts.app.pk, table_id=self.ts.pk, entries=entries))
+            records = self._seen_many(conn, records)
         if len(records) >= STATISTICS_AFTER:
             refresh_statistics(self.rb.engine, self.ts.name)
         return records
@@ -315,10 +316,6 @@ class RecordStore:
             if owner is not None and not owner.type.system and owner.slug not in owned:
                 owned[owner.slug] = self.actor.user_id
         return owned
-
-    def _owned(self, roles: Sequence[RoleRule], values: Mapping[str, Any]) -> set[str]:
-        """Owner fields filled in by ``_own`` (set by the engine, so not the caller's write)."""
-        return {r.owner_field for r in roles if r.owner_field and values.get(r.owner_field) == self.actor.user_id}
 
     def _require_scope(self, conn: sa.Connection, ids: Sequence[int], roles: Sequence[RoleRule], now: dt.datetime, operation: str) -> None:
         """Refuse (and so roll back) a write that leaves records outside every granting role's rows."""
@@ -478,8 +475,13 @@ class RecordStore:
         return record
 
     def _get_checked(self, record_id: int, fields: Sequence[str] | None) -> Record:
-        """``get`` for an actor with rules: the row condition and per-role flags in the query."""
-        readers = self.access.require("read")
+        """``get`` for an actor with rules: the row condition and per-role flags in the query.
+
+        With no right to read the table at all, every id is simply not found.
+        """
+        readers = [r for r in self.access.roles if r.can("read")]
+        if not readers:
+            raise NotFound(f'no record {record_id} in "{self.ts.slug}"')
         chosen = self._chosen(fields)
         now = utcnow()
         base = self._columns(chosen)
@@ -692,6 +694,24 @@ class RecordStore:
         if conn.execute(sa.select(self.table.c.id).where(self.table.c.id == record_id, cond)).first() is None:
             raise NotFound(f'no record {record_id} in "{self.ts.slug}"')
 
+    def _seen_many(self, conn: sa.Connection, records: list[Record]) -> list[Record]:
+        """Records written by this actor, presented as it may read them (one query for the batch)."""
+        if self.access.full or not records:
+            return records
+        readers = [r for r in self.access.roles if r.can("read")]
+        now = utcnow()
+        ids = [r.id for r in records]
+        flags: dict[int, list[int]] = {rid: [] for rid in ids}
+        if readers:
+            columns = [sa.case((self.access.role_condition(r, now, self.rb.dialect), 1), else_=0) for r in readers]
+            for chunk in chunks(ids):
+                for row in conn.execute(sa.select(self.table.c.id, *columns).where(self.table.c.id.in_(chunk))):
+                    flags[row[0]] = list(row[1:])
+        for record in records:
+            matching = [r for r, flag in zip(readers, flags[record.id], strict=False) if flag]
+            record.fields = self.access.present(record.fields, matching)
+        return records
+
     def _seen(self, conn: sa.Connection, record: Record) -> Record:
         """A record read inside a write, presented as the actor may see it (hidden and masked fields)."""
         if self.access.full:
@@ -718,15 +738,31 @@ class RecordStore:
         deleters = self.access.require("delete")
         with self.rb.write() as conn:
             restore_record(self, conn, record_id)
-            self._require_row(conn, record_id, deleters, utcnow())  # only records the actor could delete
+            self._require_trashed_row(conn, record_id, deleters)
             return self._seen(conn, self._get(conn, record_id, list(self.ts.fields.values())))
 
     def purge(self, record_id: int) -> None:
-        from .trash import purge_record
+        """Erase a trashed record for good (only one the actor could delete)."""
+        from .trash import purge_record, restore_record
 
-        self.access.require("delete")
+        deleters = self.access.require("delete")
         with self.rb.write() as conn:
+            if not self.access.full:
+                # The rule is SQL over the table, so try it on the record put back for a moment.
+                probe = conn.begin_nested()
+                try:
+                    restore_record(self, conn, record_id)
+                    self._require_trashed_row(conn, record_id, deleters)
+                finally:
+                    probe.rollback()
             purge_record(self, conn, record_id)
+
+    def _require_trashed_row(self, conn: sa.Connection, record_id: int, roles: Sequence[RoleRule]) -> None:
+        """Outside the actor's rows, a trashed record answers like one that is not in the trash."""
+        try:
+            self._require_row(conn, record_id, roles, utcnow())
+        except NotFound:
+            raise NotFound(f'record {record_id} of "{self.ts.slug}" is not in the trash') from None
 
     def remove_search_documents(self, conn: sa.Connection, ids: Sequence[int]) -> None:
         if self.ts.searchable_fields:
