@@ -199,3 +199,13 @@ class Access:
         if refused:
             problems = [Problem(f"{pointer}/{s}", f'you may not write "{s}"') for s in refused]
             raise PermissionDenied(f'you may not write "{refused[0]}" in "{self.ts.slug}"', problems)
+
+
+def field_exposure(role: Mapping[str, Any], grant: Mapping[str, Any] | None, ts: TableSchema, f: Field) -> str:
+    """How a role sees a field, ignoring row rules: "clear", "masked", "hidden" or "no access"."""
+    if not grant or not grant.get("read"):
+        return "no access"
+    rule = _role_rule(role, grant, ts)
+    if rule.levels[f.slug] == 0:
+        return "hidden"
+    return "clear" if rule.sees_clear(f) else "masked"

@@ -1,4 +1,4 @@
-"""The ``recordbase`` command line: init, check, install, apps, users, trash, serve.
+"""The ``recordbase`` command line: init, check, install, apps, users, inventory, trash, serve.
 
 Exit status 0 on success, 1 on a user error with a one-line message (or one
 line per problem), never a traceback for bad input.
@@ -255,6 +255,27 @@ def users_list() -> None:
     for user in _engine().list_users():
         flags = ("active" if user["is_active"] else "inactive") + (", admin" if user["is_admin"] else "")
         click.echo(f"{user['email']}\t{user['display_name']}\t{flags}\t{' '.join(user['roles'])}")
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+def inventory(fmt: str) -> None:
+    """Every personal and sensitive field: purpose, encryption, retention, consent, who sees it how."""
+    import csv
+
+    rows = _engine().inventory()
+    if fmt == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    roles = sorted({role for row in rows for role in row["roles"]})
+    out = csv.writer(sys.stdout, lineterminator="\n")
+    out.writerow(["app", "table", "field", "type", "sensitivity", "purpose", "encrypted", "retention", "consent", *roles])
+    for row in rows:
+        consent = "" if not row["consent"] else f'{", ".join(row["consent"]["purposes"] or [])} (v{row["consent"]["version"]})'
+        out.writerow([
+            row["app"], row["table"], row["field"], row["type"], row["sensitivity"], row["purpose"] or "",
+            "yes" if row["encrypted"] else "no", row["retention"] or "", consent, *(row["roles"].get(r, "") for r in roles),
+        ])
 
 
 @main.group()

@@ -233,6 +233,38 @@ class Recordbase:
                 write_audit(conn, actor, "trash_purge", entries=[(None, {"entries": [e["id"] for e in entries]})])
         return len(entries)
 
+    # --- compliance -------------------------------------------------------------------
+
+    def inventory(self) -> list[dict[str, Any]]:
+        """Every personal and sensitive field of every app: a record of processing activities.
+
+        One row per field: where it lives, its purpose, whether it is encrypted,
+        the table's retention and consent, and how each role of the app sees it.
+        """
+        from .access import field_exposure
+
+        rows = []
+        for listed in self.list_apps():
+            app = self.app(listed["slug"])
+            roles = app.definition.get("roles") or []
+            for ts in app.tables.values():
+                grants = ts.definition.get("permissions") or {}
+                retention = ts.definition.get("retention")
+                consent = ts.definition.get("consent")
+                for f in ts.fields.values():
+                    if f.sensitivity not in ("personal", "sensitive"):
+                        continue
+                    rows.append({
+                        "app": app.slug, "table": ts.slug, "field": f.slug, "field_id": f.uid, "type": f.type.name,
+                        "sensitivity": f.sensitivity, "purpose": f.definition.get("purpose"),
+                        # Encryption at rest is not built yet: say so rather than imply it.
+                        "encrypted": False,
+                        "retention": None if not retention else f'{retention["action"]} {retention["days"]} days after {retention["field"]}',
+                        "consent": None if not consent else {"purposes": consent.get("purposes"), "version": consent.get("version")},
+                        "roles": {r["slug"]: field_exposure(r, grants.get(r["slug"]), ts, f) for r in roles},
+                    })
+        return rows
+
     # --- users ------------------------------------------------------------------------
 
     def create_user(self, actor: Actor, email: str, password: str | None, **kwargs: Any) -> int:

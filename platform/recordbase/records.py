@@ -721,6 +721,32 @@ class RecordStore:
         record.fields = self.access.present(record.fields, matching)
         return record
 
+    # --- reveal ---------------------------------------------------------------------------
+
+    def reveal(self, record_id: int, field: str, reason: str) -> Any:
+        """One value in clear, for an actor whose role may ``reveal``, with a reason that is audited.
+
+        The audit entry records who, which record and field, when and why —
+        never the value. Outside the actor's rows the record is ``NotFound``.
+        """
+        revealers = self.access.require("reveal")
+        reason = (reason or "").strip()
+        if len(reason) < 5:
+            raise ValidationError("give a reason for revealing this value", [Problem("/reason", "give a reason (at least 5 characters)")])
+        f = self.ts.fields.get(field)
+        now = utcnow()
+        with self.rb.write() as conn:
+            self._require_row(conn, record_id, revealers, now)
+            matching = self._scope(conn, [record_id], revealers, now)
+            if f is None or not (self.access.full or any(r.levels[f.slug] >= 1 for r in matching)):
+                raise PermissionDenied(f'you may not reveal "{field}"', [Problem("/field", f'you may not reveal "{field}"')])
+            value = self._get(conn, record_id, [f]).fields[f.slug]
+            conn.execute(sa.insert(audit_table), audit_rows(
+                self.actor, "reveal", app_id=self.ts.app.pk, table_id=self.ts.pk,
+                entries=[(record_id, {"field": f.uid, "slug": f.slug, "reason": reason})],
+            ))
+        return value
+
     # --- delete, restore, purge: see trash.py -------------------------------------------
 
     def delete(self, record_id: int) -> None:
