@@ -1,16 +1,31 @@
-"""Writing the audit trail, always inside the transaction of the change it records."""
+"""The audit trail: append-only, hash-chained, written in the transaction of the change it records.
+
+Each entry carries ``hash = sha256(prev_hash + canonical entry)``, so changing,
+removing or reordering any entry breaks the chain from there on, and
+``verify_chain`` names the first entry that no longer fits. Appends are
+serialised (SQLite's writer lock; a transaction-scoped advisory lock on
+PostgreSQL), so two writers can never chain to the same predecessor.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
 from .actor import Actor
+from .database import allocate_ids, insert_rows
 from .models import Audit, utcnow
 
 audit_table: sa.Table = Audit.__table__  # type: ignore[assignment]
+GENESIS = "0" * 64
+_LOCK_KEY = 0x52424155  # "RBAU": the advisory lock that serialises audit appends on PostgreSQL
+_HASHED = ("id", "at", "actor_kind", "actor_id", "actor_name", "action", "app_id", "table_id", "record_id", "changes")
 
 
 def audit_rows(
@@ -28,7 +43,63 @@ def audit_rows(
     ]
 
 
+def entry_hash(prev_hash: str, entry: Mapping[Any, Any]) -> str:
+    """The hash of an entry chained to its predecessor's, over a canonical JSON form."""
+    fields = {key: entry[key] for key in _HASHED}
+    at = fields["at"]
+    fields["at"] = at.astimezone(dt.UTC).isoformat(timespec="microseconds") if isinstance(at, dt.datetime) else at
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
+
+
+def append_audit(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    """Append entries to the chain, inside the caller's (writing) transaction."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+    head = conn.execute(sa.select(audit_table.c.hash).order_by(audit_table.c.id.desc()).limit(1)).scalar()
+    prev = head or GENESIS
+    ids = allocate_ids(conn, audit_table, len(rows))
+    for row, entry_id in zip(rows, ids, strict=True):
+        row["id"] = entry_id
+        row["prev_hash"] = prev
+        row["hash"] = prev = entry_hash(prev, row)
+    insert_rows(conn, audit_table, rows)
+
+
 def write_audit(conn: sa.Connection, actor: Actor, action: str, **kwargs: Any) -> None:
-    rows = audit_rows(actor, action, **kwargs)
-    if rows:
-        conn.execute(sa.insert(audit_table), rows)
+    append_audit(conn, audit_rows(actor, action, **kwargs))
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    entry_id: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"audit entry {self.entry_id}: {self.reason}"
+
+
+def verify_chain(conn: sa.Connection, batch: int = 5_000) -> ChainBreak | None:
+    """The first entry whose contents or link no longer match, or ``None`` if the chain holds."""
+    prev = GENESIS
+    for row in _entries(conn, batch):
+        if row["prev_hash"] != prev:
+            return ChainBreak(row["id"], "it does not follow the entry before it (an entry was removed, inserted or reordered)")
+        if entry_hash(prev, row) != row["hash"]:
+            return ChainBreak(row["id"], "its contents were changed after it was written")
+        prev = row["hash"]
+    return None
+
+
+def _entries(conn: sa.Connection, batch: int) -> Iterator[Mapping[Any, Any]]:
+    last = 0
+    while True:
+        rows = conn.execute(
+            sa.select(audit_table).where(audit_table.c.id > last).order_by(audit_table.c.id).limit(batch)
+        ).mappings().all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1]["id"]

@@ -1,4 +1,4 @@
-"""The ``recordbase`` command line: init, check, install, apps, users, inventory, trash, serve.
+"""The ``recordbase`` command line: init, check, install, apps, users, audit, inventory, trash, serve.
 
 Exit status 0 on success, 1 on a user error with a one-line message (or one
 line per problem), never a traceback for bad input.
@@ -276,6 +276,36 @@ def inventory(fmt: str) -> None:
             row["app"], row["table"], row["field"], row["type"], row["sensitivity"], row["purpose"] or "",
             "yes" if row["encrypted"] else "no", row["retention"] or "", consent, *(row["roles"].get(r, "") for r in roles),
         ])
+
+
+@main.group()
+def audit() -> None:
+    """The audit trail: verify its hash chain, show who did what."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Check every entry against its hash and its predecessor; name the first that does not fit."""
+    count, broken = _engine().verify_audit()
+    if broken is not None:
+        _fail(str(broken))
+    click.echo(f"audit chain intact: {count} entries")
+
+
+@audit.command("show")
+@click.option("--app", default=None)
+@click.option("--record", type=int, default=None, help="A record id (combine with --app).")
+@click.option("--user", default=None, help="The acting user's email.")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None, help="UTC date or time.")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True)
+def audit_show(app: str | None, record: int | None, user: str | None, since: Any, limit: int) -> None:
+    """One line per entry: when, who, what, which record, and the change."""
+    import datetime as dt
+
+    when = since.replace(tzinfo=dt.UTC) if since is not None else None
+    for e in _engine().audit_entries(app=app, record=record, user=user, since=when, limit=limit):
+        changes = json.dumps(e["changes"], ensure_ascii=False, sort_keys=True)
+        click.echo(f"{e['id']}\t{e['at']:%Y-%m-%d %H:%M:%S}\t{e['actor_name']}\t{e['action']}\t{e['record_id'] or ''}\t{changes}")
 
 
 @main.group()

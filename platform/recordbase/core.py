@@ -23,7 +23,7 @@ from alembic.config import Config as AlembicConfig
 from . import fields as field_types
 from . import users
 from .actor import Actor
-from .audit import write_audit
+from .audit import ChainBreak, audit_table, verify_chain, write_audit
 from .config import Settings
 from .database import create_search_index, drop_field_storage, drop_table_storage, make_engine
 from .definition import check_definition
@@ -234,6 +234,32 @@ class Recordbase:
         return len(entries)
 
     # --- compliance -------------------------------------------------------------------
+
+    def verify_audit(self) -> tuple[int, ChainBreak | None]:
+        """(entries checked, the first break or ``None``)."""
+        with self.read() as conn:
+            count = conn.execute(sa.select(sa.func.count()).select_from(audit_table)).scalar_one()
+            return count, verify_chain(conn)
+
+    def audit_entries(
+        self, *, app: str | None = None, record: int | None = None, user: str | None = None,
+        since: dt.datetime | None = None, limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """Audit entries, newest last, narrowed by app, record id, user email and time."""
+        a = audit_table
+        stmt = sa.select(a).order_by(a.c.id)
+        with self.read() as conn:
+            if app is not None:
+                stmt = stmt.where(a.c.app_id == self.app(app).pk)
+            if record is not None:
+                stmt = stmt.where(a.c.record_id == record)
+            if user is not None:
+                found = users.find_user(conn, user)
+                stmt = stmt.where(a.c.actor_id == (found["id"] if found else -1))
+            if since is not None:
+                stmt = stmt.where(a.c.at >= since)
+            rows = conn.execute(stmt.limit(limit)).mappings().all()
+        return [dict(r) for r in rows]
 
     def inventory(self) -> list[dict[str, Any]]:
         """Every personal and sensitive field of every app: a record of processing activities.

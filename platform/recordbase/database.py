@@ -141,7 +141,9 @@ def allocate_ids(conn: sa.Connection, table: sa.Table, count: int) -> list[int]:
     if count == 0:
         return []
     if is_sqlite(conn):
-        seq = conn.exec_driver_sql("SELECT seq FROM sqlite_sequence WHERE name = ?", (table.name,)).scalar()
+        # sqlite_sequence exists once any AUTOINCREMENT table does (system tables are not).
+        has_sequences = conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").first()
+        seq = conn.exec_driver_sql("SELECT seq FROM sqlite_sequence WHERE name = ?", (table.name,)).scalar() if has_sequences else None
         top = conn.exec_driver_sql(f"SELECT max(id) FROM {table.name}").scalar()
         start = max(seq or 0, top or 0) + 1
         return list(range(start, start + count))

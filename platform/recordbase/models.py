@@ -106,10 +106,13 @@ class FieldMeta(Base):
 
 
 class Audit(Base):
-    """Append-only trail; a write and its entry commit in the same transaction."""
+    """Append-only, hash-chained trail; a write and its entry commit in the same transaction."""
 
     __tablename__ = "rb_audit"
-    __table_args__ = (sa.Index("ix_rb_audit_record", "table_id", "record_id"),)
+    __table_args__ = (
+        sa.Index("ix_rb_audit_record", "table_id", "record_id"),
+        sa.UniqueConstraint("hash", name="uq_rb_audit_hash"),
+    )
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -121,6 +124,8 @@ class Audit(Base):
     table_id: Mapped[int | None]
     record_id: Mapped[int | None] = mapped_column(sa.BigInteger)
     changes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str] = mapped_column(sa.String(64))
+    hash: Mapped[str] = mapped_column(sa.String(64))
 
 
 class Trash(Base):

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from . import query as q
 from .access import Access, RoleRule
 from .actor import Actor
-from .audit import audit_rows, audit_table
+from .audit import append_audit, audit_rows
 from .database import (
     allocate_ids,
     delete_search_documents,
@@ -300,7 +300,7 @@ class RecordStore:
                 (r.id, {"fields": {uid: [None, _json(f, r.fields[slug])] for slug, uid, f in uids if r.fields[slug] is not None}})
                 for r in records
             ]
-            insert_rows(conn, audit_table, audit_rows(self.actor, "create", app_id=self.ts.app.pk, table_id=self.ts.pk, entries=entries))
+            append_audit(conn, audit_rows(self.actor, "create", app_id=self.ts.app.pk, table_id=self.ts.pk, entries=entries))
             records = self._seen_many(conn, records)
         if len(records) >= STATISTICS_AFTER:
             refresh_statistics(self.rb.engine, self.ts.name)
@@ -683,7 +683,7 @@ class RecordStore:
             if any(f.slug in prepared.parsed for f in self.ts.searchable_fields):
                 self._write_search(conn, [(record_id, after)])
             changes = self._changes(current.fields, {s: after[s] for s in prepared.parsed})
-            conn.execute(sa.insert(audit_table), audit_rows(self.actor, "update", app_id=self.ts.app.pk, table_id=self.ts.pk, entries=[(record_id, {"fields": changes})]))
+            append_audit(conn, audit_rows(self.actor, "update", app_id=self.ts.app.pk, table_id=self.ts.pk, entries=[(record_id, {"fields": changes})]))
             return self._seen(conn, self._get(conn, record_id, list(self.ts.fields.values())))
 
     def _require_row(self, conn: sa.Connection, record_id: Any, roles: Sequence[RoleRule], now: dt.datetime) -> None:
@@ -741,7 +741,7 @@ class RecordStore:
             if f is None or not (self.access.full or any(r.levels[f.slug] >= 1 for r in matching)):
                 raise PermissionDenied(f'you may not reveal "{field}"', [Problem("/field", f'you may not reveal "{field}"')])
             value = self._get(conn, record_id, [f]).fields[f.slug]
-            conn.execute(sa.insert(audit_table), audit_rows(
+            append_audit(conn, audit_rows(
                 self.actor, "reveal", app_id=self.ts.app.pk, table_id=self.ts.pk,
                 entries=[(record_id, {"field": f.uid, "slug": f.slug, "reason": reason})],
             ))
