@@ -1,4 +1,4 @@
-"""The ``recordbase`` command line: init, check, install, apps, users, audit, inventory, trash, serve.
+"""The ``recordbase`` command line: init, check, install, apps, users, audit, inventory, retention, trash, serve.
 
 Exit status 0 on success, 1 on a user error with a one-line message (or one
 line per problem), never a traceback for bad input.
@@ -306,6 +306,26 @@ def audit_show(app: str | None, record: int | None, user: str | None, since: Any
     for e in _engine().audit_entries(app=app, record=record, user=user, since=when, limit=limit):
         changes = json.dumps(e["changes"], ensure_ascii=False, sort_keys=True)
         click.echo(f"{e['id']}\t{e['at']:%Y-%m-%d %H:%M:%S}\t{e['actor_name']}\t{e['action']}\t{e['record_id'] or ''}\t{changes}")
+
+
+@main.group()
+def retention() -> None:
+    """Apply each table's retention rule."""
+
+
+@retention.command("run")
+@click.option("--dry-run", is_flag=True, help="Count what is due; change nothing.")
+def retention_run(dry_run: bool) -> None:
+    """Delete or anonymise records past their retention period (idempotent, safe from cron)."""
+    from .retention import run_retention
+
+    results = run_retention(_engine(), dry_run=dry_run)
+    for result in results:
+        click.echo(result.line(dry_run))
+    if not results:
+        click.echo("no table declares a retention rule")
+    if any(r.error for r in results):
+        sys.exit(1)
 
 
 @main.group()
