@@ -707,3 +707,24 @@ def test_system_and_admin_actors_are_not_restricted(crm: Crm, person: str) -> No
     assert deals.create({"name": "Fig", "region": "west"}).fields["owner"] is None
     deals.delete(2)
     assert ids(deals.query().records) == [1, 3, 4, 5, 6]
+
+
+# --- metadata: what the actor may know exists ----------------------------------------------
+
+
+def test_schema_listings_show_only_what_the_actor_may_see(crm: Crm) -> None:
+    rb = crm.rb
+    viewer = rb.schema_for(crm["viewer"], APP)
+    deals = next(t for t in viewer["tables"] if t["slug"] == "deals")
+    assert [f["slug"] for f in deals["fields"]] == ["name", "region", "amount", "phone", "owner"]  # notes hidden
+    assert set(deals["permissions"]) == {"viewer"}  # no other role's rules
+    assert [r["slug"] for r in viewer["roles"]] == ["viewer"]
+    rep = rb.schema_for(crm["rep"], APP)
+    assert [t["slug"] for t in rep["tables"]] == ["deals"]  # no grant on companies
+    assert [t["slug"] for t in rb.schema_for(crm["system"], APP)["tables"]] == ["deals", "companies"]
+    assert rb.schema_for(crm["nobody"], APP)["tables"] == []  # a member whose role grants nothing
+    with pytest.raises(NotFound) as excinfo:
+        rb.schema_for(crm["stranger"], APP)
+    assert excinfo.value.message == 'no app "crm" is installed'
+    assert rb.apps_for(crm["stranger"]) == []
+    assert rb.apps_for(crm["viewer"]) == [APP]

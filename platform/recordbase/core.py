@@ -167,6 +167,49 @@ class Recordbase:
         with self.read() as conn:
             return [dict(r) for r in conn.execute(sa.select(apps_t.c.slug, apps_t.c.version, apps_t.c.definition, apps_t.c.updated_at).order_by(apps_t.c.slug)).mappings()]
 
+    def schema_for(self, actor: Actor, app: str) -> dict[str, Any]:
+        """The app's definition as ``actor`` may see it: only tables it can use, fields it can read.
+
+        Other roles' permission rules are never shown. An app where the actor
+        has no role answers like an app that is not installed.
+        """
+        from .access import Access
+
+        schema = self.app(app)
+        definition = copy.deepcopy(dict(schema.definition))
+        if actor.kind == "system" or actor.is_admin:
+            return definition
+        if not actor.roles_in(app):
+            raise NotFound(f'no app "{app}" is installed')
+        tables = []
+        visible_fields: dict[str, set[str]] = {}
+        for tdef, ts in zip(definition["tables"], schema.tables.values(), strict=True):
+            access = Access.for_actor(actor, ts)
+            usable = [r for r in access.roles if r.operations & {"read", "create"}]
+            if not usable:
+                continue
+            shown = {
+                f.slug for f in ts.fields.values()
+                if any(r.levels[f.slug] >= (1 if r.can("read") else 2) for r in usable)
+            }
+            visible_fields[tdef["slug"]] = shown
+            mine = {slug: grant for slug, grant in (tdef.get("permissions") or {}).items() if slug in actor.roles_in(app)}
+            tables.append({**tdef, "fields": [f for f in tdef["fields"] if f["slug"] in shown], "permissions": mine})
+        definition["tables"] = tables
+        definition["roles"] = [r for r in definition.get("roles") or [] if r["slug"] in actor.roles_in(app)]
+        definition["views"] = [
+            {**v, "fields": [f for f in v.get("fields", []) if f in visible_fields[v["table"]]]} if "fields" in v else v
+            for v in definition.get("views") or [] if v.get("table") in visible_fields
+        ]
+        return definition
+
+    def apps_for(self, actor: Actor) -> list[str]:
+        """Slugs of the apps an actor may open."""
+        slugs = [a["slug"] for a in self.list_apps()]
+        if actor.kind == "system" or actor.is_admin:
+            return slugs
+        return [slug for slug in slugs if actor.roles_in(slug)]
+
     # --- trash ------------------------------------------------------------------------
 
     def list_trash(self, app: str) -> list[dict[str, Any]]:
