@@ -100,6 +100,15 @@ class Access:
             raise PermissionDenied(f'no access to table "{self.ts.slug}": you may not {operation} its records')
         return granted
 
+    def require_any(self, *operations: str) -> list[RoleRule]:
+        """The roles granting any of ``operations``; ``PermissionDenied`` when none does."""
+        if self.full:
+            return []
+        granted = [r for r in self.roles if any(r.can(op) for op in operations)]
+        if not granted:
+            raise PermissionDenied(f'no access to table "{self.ts.slug}": you may not {" or ".join(operations)} its records')
+        return granted
+
     # --- rows ----------------------------------------------------------------------
 
     def condition(self, roles: Sequence[RoleRule], now: dt.datetime, dialect: str) -> sa.ColumnElement[bool]:

@@ -146,6 +146,25 @@ class Trash(Base):
     expires_at: Mapped[dt.datetime]
 
 
+class Consent(Base):
+    """The consent ledger: which purpose a data subject agreed to, under which text version, how and when."""
+
+    __tablename__ = "rb_consent"
+    __table_args__ = (sa.Index("ix_rb_consent_record", "table_id", "record_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    app_id: Mapped[int] = mapped_column(sa.ForeignKey("rb_app.id", ondelete="CASCADE"))
+    table_id: Mapped[int]
+    record_id: Mapped[int] = mapped_column(sa.BigInteger)
+    purpose: Mapped[str] = mapped_column(sa.String(200))
+    version: Mapped[str] = mapped_column(sa.String(100))
+    channel: Mapped[str] = mapped_column(sa.String(100))
+    given_at: Mapped[dt.datetime]
+    given_by: Mapped[str] = mapped_column(sa.String(200))
+    withdrawn_at: Mapped[dt.datetime | None]
+    withdrawn_by: Mapped[str | None] = mapped_column(sa.String(200))
+
+
 class Sequence(Base):
     """Next value of each autonumber field; bumped in the inserting transaction, so gap-free."""
 

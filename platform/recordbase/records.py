@@ -721,6 +721,43 @@ class RecordStore:
         record.fields = self.access.present(record.fields, matching)
         return record
 
+    # --- anonymising and consent -------------------------------------------------------
+
+    def anonymise(self, conn: sa.Connection, ids: Sequence[int], fields: Sequence[Field], action: str) -> None:
+        """Empty ``fields`` of records ``ids`` inside the caller's transaction, search text and audit included.
+
+        The audit entry lists which fields were emptied, never their values.
+        """
+        t = self.table
+        now = utcnow()
+        for chunk in chunks(list(ids)):
+            conn.execute(
+                sa.update(t).where(t.c.id.in_(chunk))
+                .values({**{f.column_name: None for f in fields}, "version": t.c.version + 1, "updated_at": now, "updated_by": self.actor.user_id})
+            )
+        rows = conn.execute(sa.select(t).where(t.c.id.in_(list(ids)))).mappings().all()
+        self._write_search(conn, self.search_items(rows))
+        append_audit(conn, audit_rows(self.actor, action, app_id=self.ts.app.pk, table_id=self.ts.pk,
+                                      entries=[(rid, {"fields": [f.uid for f in fields]}) for rid in ids]))
+
+    def give_consent(self, record_id: int, purposes: list[str], *, version: Any, channel: str) -> list[dict[str, Any]]:
+        """Record a data subject's consent to ``purposes`` under the table's current consent text."""
+        from .consent import give
+
+        return give(self, record_id, purposes, version=version, channel=channel)
+
+    def withdraw_consent(self, record_id: int, purpose: str, *, channel: str) -> str:
+        """Withdraw one consent and apply the table's withdraw action; returns what was done."""
+        from .consent import withdraw
+
+        return withdraw(self, record_id, purpose, channel=channel)
+
+    def consents(self, record_id: int) -> list[dict[str, Any]]:
+        from .consent import ledger
+
+        self.get(record_id)  # same visibility as the record itself
+        return ledger(self, record_id)
+
     # --- reveal ---------------------------------------------------------------------------
 
     def reveal(self, record_id: int, field: str, reason: str) -> Any:

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from .actor import Actor
-from .audit import write_audit
 from .errors import RecordbaseError
 from .models import utcnow
 from .schema import TableSchema
@@ -86,22 +85,8 @@ def run_retention(rb: Recordbase, *, now: dt.datetime | None = None, dry_run: bo
                         for rid in ids:  # retention means gone, not in the trash for another month
                             purge_record(store, conn, rid)
                     else:
-                        _anonymise(rb, store, conn, ts, ids, personal, now)
+                        store.anonymise(conn, ids, personal, "retention_anonymise")
                 result.done = len(ids)
             except RecordbaseError as exc:
                 result.error = exc.message
     return results
-
-
-def _anonymise(rb: Recordbase, store: Any, conn: sa.Connection, ts: TableSchema, ids: list[int], personal: list[Any], now: dt.datetime) -> None:
-    t = ts.table
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        conn.execute(
-            sa.update(t).where(t.c.id.in_(chunk))
-            .values({**{p.column_name: None for p in personal}, "version": t.c.version + 1, "updated_at": now, "updated_by": None})
-        )
-    rows = conn.execute(sa.select(t).where(t.c.id.in_(ids))).mappings().all()
-    store._write_search(conn, store.search_items(rows))
-    write_audit(conn, RETENTION_ACTOR, "retention_anonymise", app_id=ts.app.pk, table_id=ts.pk,
-                entries=[(rid, {"fields": [p.uid for p in personal]}) for rid in ids])
