@@ -69,12 +69,16 @@ DEFINITION: dict[str, Any] = {
                     "label": "Email",
                     "type": "email",
                     "purpose": "Write to the buyer about this deal.",
+                    # The raw baseline writes plaintext rows into the same table, which the
+                    # engine must read back; the REST benchmark measures encryption.
+                    "encrypted": False,
                 },
                 {
                     "slug": "phone",
                     "label": "Phone",
                     "type": "phone",
                     "purpose": "Call the buyer about this deal.",
+                    "encrypted": False,
                 },
                 {
                     "slug": "amount",

@@ -25,6 +25,7 @@ from . import users
 from .actor import Actor
 from .audit import ChainBreak, audit_table, verify_chain, write_audit
 from .config import Settings
+from .crypto import KeyRing
 from .database import create_search_index, drop_field_storage, drop_table_storage, make_engine
 from .definition import check_definition
 from .errors import DefinitionError, NotFound, PlanRefused, Problem
@@ -68,6 +69,7 @@ class Recordbase:
         self.dialect = self.engine.dialect.name
         self._schemas: dict[str, AppSchema] = {}
         self.reader = FastReader(self.engine)
+        self.keys = KeyRing.load(settings.extra, settings.instance_path)
         self.files = FileStore(settings.attachments_path, self.engine, settings.max_attachment_mb * 1024 * 1024)
         self._lock = threading.Lock()
 
@@ -326,8 +328,7 @@ class Recordbase:
                     rows.append({
                         "app": app.slug, "table": ts.slug, "field": f.slug, "field_id": f.uid, "type": f.type.name,
                         "sensitivity": f.sensitivity, "purpose": f.definition.get("purpose"),
-                        # Encryption at rest is not built yet: say so rather than imply it.
-                        "encrypted": False,
+                        "encrypted": f.type.encrypted,
                         "retention": None if not retention else f'{retention["action"]} {retention["days"]} days after {retention["field"]}',
                         "consent": None if not consent else {"purposes": consent.get("purposes"), "version": consent.get("version")},
                         "roles": {r["slug"]: field_exposure(r, grants.get(r["slug"]), ts, f) for r in roles},
@@ -391,7 +392,7 @@ class Recordbase:
 
     def _load_schema(self, conn: sa.Connection, row: Mapping[Any, Any]) -> AppSchema:
         table_pks, field_pks = physical_ids(conn, row["id"])
-        return build_app_schema(row, table_pks, field_pks, self.settings.default_phone_region)
+        return build_app_schema(row, table_pks, field_pks, self.settings.default_phone_region, self.keys)
 
     def app(self, slug: str) -> AppSchema:
         """The schema of an installed app, cached until its version changes."""

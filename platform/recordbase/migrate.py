@@ -129,7 +129,7 @@ class Migrator:
                 converted.append((step.tuid, step.fuid, old_pk))
         new = build_app_schema(
             {"id": app_id, "uid": "", "slug": new_def["slug"], "version": version + 1, "definition": new_def},
-            table_pks, field_pks, self.rb.settings.default_phone_region,
+            table_pks, field_pks, self.rb.settings.default_phone_region, self.rb.keys,
         )
         by_uid = {ts.uid: ts for ts in new.tables.values()}
         for tuid in added_tables:
@@ -271,7 +271,7 @@ class Migrator:
         for column in f.type.columns(f):
             self.ops.add_column(ts.name, column)
         for name, columns, unique in index_specs(ts):
-            if columns == [f.column_name]:
+            if columns == [f.type.index_column(f)]:
                 self._create_index_checked(ts, f, name, unique)
         if f.type.name == "autonumber":
             count = 0
@@ -288,14 +288,14 @@ class Migrator:
 
     def _create_index_checked(self, ts: Any, f: Field, name: str, unique: bool) -> None:
         if unique:
-            col = ts.table.c[f.column_name]
+            col = ts.table.c[f.type.index_column(f)]
             dupes = self.conn.execute(
                 sa.select(col, sa.func.count()).where(col.is_not(None)).group_by(col).having(sa.func.count() > 1).limit(MAX_REPORTED)
             ).all()
             if dupes:
                 problems = [Problem(f"/fields/{f.slug}", f"{count} records share one value") for _value, count in dupes]
                 raise PlanRefused(f'cannot make "{ts.slug}.{f.slug}" unique: {len(dupes)} value(s) are used more than once', problems)
-        self.ops.create_index(name, ts.name, [f.column_name], unique=unique)
+        self.ops.create_index(name, ts.name, [f.type.index_column(f)], unique=unique)
 
     def _change_index(self, ts: Any, f: Field, detail: Mapping[str, Any]) -> None:
         prefix = "ux" if detail["flag"] == "unique" else "ix"
@@ -348,9 +348,10 @@ class Migrator:
             if rows:
                 self.conn.execute(sa.insert(new_junction), rows)
         elif converted:
+            columns = f.type.stored_columns(f)
             self.conn.execute(
-                sa.update(ts.table).where(ts.table.c.id == sa.bindparam("rid")).values({f.column_name: sa.bindparam("v")}),
-                [{"rid": rid, "v": None if v is None else f.type.to_db(f, v)} for rid, v in converted.items()],
+                sa.update(ts.table).where(ts.table.c.id == sa.bindparam("rid")).values({c: sa.bindparam(f"v_{c}") for c in columns}),
+                [{"rid": rid, **{f"v_{c}": v for c, v in f.type.db_values(f, value).items()}} for rid, value in converted.items()],
             )
 
 

@@ -121,6 +121,13 @@ def assign_ids(definition: Mapping[str, Any], installed: Mapping[str, Any] | Non
     return new
 
 
+def _encrypted(definition: Mapping[str, Any]) -> bool:
+    from . import fields as field_types
+    from .fields.encrypted import wants_encryption
+
+    return wants_encryption(dict(definition), field_types.get(definition["type"]).default_sensitivity)
+
+
 def table_ids(definition: Mapping[str, Any] | None) -> dict[str, str]:
     """Table slug (and id) → table id, to compare link targets across renames."""
     ids: dict[str, str] = {}
@@ -141,6 +148,8 @@ def needs_conversion(
     """
     if old["type"] != new["type"]:
         return ""
+    if _encrypted(old) != _encrypted(new):
+        return " (encryption changes)"
     old_opts, new_opts = old.get("options") or {}, new.get("options") or {}
     for key in _STORAGE_OPTIONS:
         before, after = old_opts.get(key), new_opts.get(key)

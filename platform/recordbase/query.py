@@ -181,6 +181,8 @@ def compile_sort(ts: TableSchema, sort: Sequence[Any] | str | None) -> list[Sort
             raise _error(pointer, f'cannot sort by "{slug}": it links to several records')
         if f is not None and f.type.name == "attachment":
             raise _error(pointer, f'cannot sort by "{slug}": attachments have no order')
+        if f is not None and not f.type.sortable:
+            raise _error(pointer, f'cannot sort by "{slug}": it is encrypted, and ciphertext has no order')
         expression = ts.table.c.id if f is None else f.type.sort_expression(f, field_expression(ts, f))
         keys.append(SortKey(f, descending, expression))
         if f is None:

@@ -90,6 +90,13 @@ def _json(f: Field, value: Any) -> Any:
     return f.type.json_value(f, value)
 
 
+def _audited(f: Field, value: Any) -> Any:
+    """A value as the audit trail keeps it: sealed like the field itself when the field is encrypted."""
+    if value is None or not f.type.encrypted:
+        return _json(f, value)
+    return f.type.to_db(f, value)
+
+
 def chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -151,11 +158,10 @@ class RecordStore:
 
     def _db_row(self, parsed: Mapping[str, Any]) -> dict[str, Any]:
         """Stored column values for the fields in ``parsed``."""
-        row = {}
-        for slug, f, column in self._columns_out:
+        row: dict[str, Any] = {}
+        for slug, f, _column in self._columns_out:
             if slug in parsed:
-                value = parsed[slug]
-                row[column] = None if value is None else f.type.to_db(f, value)
+                row.update(f.type.db_values(f, parsed[slug]))
         return row
 
     # --- checks that need the database ---------------------------------------
@@ -192,13 +198,13 @@ class RecordStore:
 
     def _unique_problems(self, conn: sa.Connection, f: Field, values: list[tuple[int, Any]], pointer: str, exclude_id: int | None) -> list[Problem]:
         problems = []
-        stored = [(index, f.type.to_db(f, value)) for index, value in values]
+        stored = [(index, f.type.unique_key(f, value)) for index, value in values]
         seen: dict[Any, int] = {}
         for index, value in stored:
             if value in seen:
                 problems.append(Problem(pointer.format(index) + f"/{f.slug}", f'"{f.slug}" must be unique; the same value is given twice'))
             seen.setdefault(value, index)
-        col = self.table.c[f.column_name]
+        col = self.table.c[f.type.index_column(f)]
         taken: set[Any] = set()
         for chunk in chunks(list(seen)):
             stmt = sa.select(col).where(col.in_(chunk))
@@ -297,7 +303,7 @@ class RecordStore:
             ]
             uids = [(slug, f.uid, f) for slug, f in self.ts.fields.items()]
             entries = [
-                (r.id, {"fields": {uid: [None, _json(f, r.fields[slug])] for slug, uid, f in uids if r.fields[slug] is not None}})
+                (r.id, {"fields": {uid: [None, _audited(f, r.fields[slug])] for slug, uid, f in uids if r.fields[slug] is not None}})
                 for r in records
             ]
             append_audit(conn, audit_rows(self.actor, "create", app_id=self.ts.app.pk, table_id=self.ts.pk, entries=entries))
@@ -379,7 +385,7 @@ class RecordStore:
             old = before.get(slug)
             if old != new:
                 f = fields[slug]
-                changes[f.uid] = [_json(f, old), _json(f, new)]
+                changes[f.uid] = [_audited(f, old), _audited(f, new)]
         return changes
 
     # --- read ----------------------------------------------------------------------
@@ -733,7 +739,7 @@ class RecordStore:
         for chunk in chunks(list(ids)):
             conn.execute(
                 sa.update(t).where(t.c.id.in_(chunk))
-                .values({**{f.column_name: None for f in fields}, "version": t.c.version + 1, "updated_at": now, "updated_by": self.actor.user_id})
+                .values({**{c: None for f in fields for c in f.type.stored_columns(f)}, "version": t.c.version + 1, "updated_at": now, "updated_by": self.actor.user_id})
             )
         rows = conn.execute(sa.select(t).where(t.c.id.in_(list(ids)))).mappings().all()
         self._write_search(conn, self.search_items(rows))

@@ -14,8 +14,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import fields as field_types
+from .crypto import KeyRing
 from .database import UTCDateTime
 from .fields import Field
+from .fields.encrypted import EncryptedType, wants_encryption
 
 SYSTEM_COLUMNS = ("id", "version", "created_at", "created_by", "updated_at", "updated_by")
 
@@ -112,6 +114,7 @@ def build_app_schema(
     table_pks: Mapping[str, int],
     field_pks: Mapping[tuple[str, str], int],
     phone_region: str = "CN",
+    keys: KeyRing | None = None,
 ) -> AppSchema:
     """Resolve an app's stored definition against its physical ids.
 
@@ -128,6 +131,8 @@ def build_app_schema(
         ts = TableSchema(pk=tpk, uid=tdef["id"], slug=tdef["slug"], definition=tdef, app=app)
         for fdef in tdef["fields"]:
             ftype = field_types.get(fdef["type"])
+            if keys is not None and wants_encryption(fdef, ftype.default_sensitivity):
+                ftype = EncryptedType(ftype, keys)
             ts.fields[fdef["slug"]] = Field(
                 pk=field_pks[(tdef["id"], fdef["id"])], uid=fdef["id"], slug=fdef["slug"], type=ftype,
                 definition=effective_definition(fdef, phone_region), table_pk=tpk,
@@ -150,10 +155,12 @@ def index_specs(ts: TableSchema) -> list[tuple[str, list[str], bool]]:
     """(index name, columns, unique) for every unique, indexed or link field."""
     specs = []
     for f in ts.stored_fields:
+        column = f.type.index_column(f)
         if f.unique:
-            specs.append((f"ux_{ts.name}_{f.column_name}", [f.column_name], True))
-        elif f.indexed or f.type.name in ("link", "autonumber"):
-            specs.append((f"ix_{ts.name}_{f.column_name}", [f.column_name], False))
+            specs.append((f"ux_{ts.name}_{f.column_name}", [column], True))
+        elif f.indexed or f.type.encrypted or f.type.name in ("link", "autonumber"):
+            # An encrypted field's blind index is how it is found at all: always indexed.
+            specs.append((f"ix_{ts.name}_{f.column_name}", [column], False))
     return specs
 
 

@@ -143,6 +143,27 @@ class FieldType:
     def stores_in_column(self) -> bool:
         return not self.system
 
+    #: Whether values can be ordered (an encrypted field's cannot).
+    sortable: ClassVar[bool] = True
+    #: Whether values are stored sealed (see ``fields/encrypted.py``).
+    encrypted: ClassVar[bool] = False
+
+    def index_column(self, f: Field) -> str:
+        """The column indexes and uniqueness apply to."""
+        return f.column_name
+
+    def stored_columns(self, f: Field) -> list[str]:
+        """Every column holding this field's value (emptied together)."""
+        return [f.column_name]
+
+    def db_values(self, f: Field, value: Any) -> dict[str, Any]:
+        """Column → stored value for a parsed value (``None`` empties every column)."""
+        return {f.column_name: None if value is None else self.to_db(f, value)}
+
+    def unique_key(self, f: Field, value: Any) -> Any:
+        """What two values share exactly when they are equal, as found in ``index_column``."""
+        return self.to_db(f, value)
+
     # --- codec -----------------------------------------------------------
     def parse(self, f: Field, value: Any) -> Any:
         """Validate and normalise a caller's value; ``None`` means empty."""
