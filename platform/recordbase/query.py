@@ -13,7 +13,7 @@ import decimal
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -287,7 +287,6 @@ class RecordQuery:
     cursor: str | None = None
     with_total: bool = True
     now: dt.datetime | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def search_terms(text: str | None) -> list[str]:

@@ -28,7 +28,6 @@ class PreparedSelect:
         self.sql = str(compiled)
         self.positional = [name for name in (compiled.positiontup or [])] if compiled.positional else None
         columns = list(stmt.selected_columns)
-        self.keys = [c.key for c in columns]
         self.processors = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
 
     def _params(self, params: Mapping[str, Any]) -> Any:

@@ -115,7 +115,7 @@ class RecordStore:
         self._inputs = {slug: f for slug, f in ts.fields.items() if not f.type.system and f.type.name != "autonumber"}
         self._defaults = [f for f in self._inputs.values() if f.default is not None]
         self._required = [f for f in self._inputs.values() if f.required]
-        self._columns_out = [(slug, f, f.column_name) for slug, f in self._inputs.items() if slug not in ts.junctions]
+        self._columns_out = [(slug, f) for slug, f in self._inputs.items() if slug not in ts.junctions]
 
     # --- validation: the one door in ----------------------------------------
 
@@ -159,7 +159,7 @@ class RecordStore:
     def _db_row(self, parsed: Mapping[str, Any]) -> dict[str, Any]:
         """Stored column values for the fields in ``parsed``."""
         row: dict[str, Any] = {}
-        for slug, f, _column in self._columns_out:
+        for slug, f in self._columns_out:
             if slug in parsed:
                 row.update(f.type.db_values(f, parsed[slug]))
         return row

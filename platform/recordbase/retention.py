@@ -44,7 +44,7 @@ class RetentionResult:
         return f"{self.app}.{self.table}: {self.rule}: {verb}d {self.done} record(s)"
 
 
-def _due(rb: Recordbase, ts: TableSchema, rule: dict[str, Any], now: dt.datetime) -> tuple[sa.ColumnElement[bool], list[Any]]:
+def _due(ts: TableSchema, rule: dict[str, Any], now: dt.datetime) -> tuple[sa.ColumnElement[bool], list[Any]]:
     f = ts.fields[rule["field"]]
     col = f.type.column(f, ts.table)
     cutoff: Any = now - dt.timedelta(days=int(rule["days"]))
@@ -70,7 +70,7 @@ def run_retention(rb: Recordbase, *, now: dt.datetime | None = None, dry_run: bo
             if not rule:
                 continue
             text = f'{rule["action"]} {rule["days"]} days after {rule["field"]}'
-            condition, personal = _due(rb, ts, rule, now)
+            condition, personal = _due(ts, rule, now)
             with rb.read() as conn:
                 ids = list(conn.execute(sa.select(ts.table.c.id).where(condition).order_by(ts.table.c.id)).scalars())
             result = RetentionResult(app.slug, ts.slug, rule["action"], text, len(ids), 0)
