@@ -669,8 +669,8 @@ class RecordStore:
         self._raise_problems([prepared], "field value(s) are")
         now = utcnow()
         with self.rb.write() as conn:
-            self._require_row(conn, record_id, updaters, now)
-            if not self.access.full:
+            if not self.access.full:  # with full access, _get below is the existence check
+                self._require_row(conn, record_id, updaters, now)
                 self.access.writable(self._scope(conn, [record_id], updaters, now), list(prepared.parsed), "/fields")
             current = self._get(conn, record_id, list(self.ts.fields.values()), lock=True)
             if current.version != version:
