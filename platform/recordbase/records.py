@@ -262,7 +262,8 @@ class RecordStore:
             raise ValidationError(f"at most {MAX_BATCH} records per call", [Problem("/records", f"at most {MAX_BATCH} records per call")])
         return self._create(values_list, "/records/{}/fields")
 
-    def _create(self, values_list: Sequence[Mapping[str, Any]], pointer: str) -> list[Record]:
+    def _create(self, values_list: Sequence[Mapping[str, Any]], pointer: str, conn: sa.Connection | None = None) -> list[Record]:
+        """Validate, then insert; inside ``conn``'s transaction when given (imports span many calls)."""
         many = "{}" in pointer
         creators = self.access.require("create")
         if not self.access.full:
@@ -274,43 +275,48 @@ class RecordStore:
         self._raise_problems(prepared, "record(s) are")
         if not prepared:
             return []
+        if conn is not None:
+            return self._insert(conn, prepared, creators, pointer if many else "/fields")
+        with self.rb.write() as own:
+            records = self._insert(own, prepared, creators, pointer if many else "/fields")
+        if len(records) >= STATISTICS_AFTER:
+            refresh_statistics(self.rb.engine, self.ts.name)
+        return records
+
+    def _insert(self, conn: sa.Connection, prepared: Sequence[_Prepared], creators: Sequence[RoleRule], pointer: str) -> list[Record]:
         now = utcnow()
         user = self.actor.user_id
         rows = [{"version": 1, "created_at": now, "updated_at": now, "created_by": user, "updated_by": user, **self._db_row(p.parsed)} for p in prepared]
         values = [self._full_values(p.parsed) for p in prepared]
-        with self.rb.write() as conn:
-            self._check_references(conn, prepared, pointer if many else "/fields")
+        self._check_references(conn, prepared, pointer)
+        for f in self.ts.fields.values():
+            if f.type.name == "autonumber":
+                numbers = self._next_numbers(conn, f, len(rows))
+                for row, value, number in zip(rows, values, numbers, strict=True):
+                    row[f.column_name] = number
+                    value[f.slug] = f.type.from_db(f, number)
+        ids = allocate_ids(conn, self.table, len(rows))
+        for row, rid in zip(rows, ids, strict=True):
+            row["id"] = rid
+        insert_rows(conn, self.table, rows)
+        self._require_scope(conn, ids, creators, now, "create")
+        self._write_junctions(conn, ids, prepared, replace=False)
+        self._write_search(conn, list(zip(ids, values, strict=True)), fresh=True)
+        for value in values:
             for f in self.ts.fields.values():
-                if f.type.name == "autonumber":
-                    numbers = self._next_numbers(conn, f, len(rows))
-                    for row, value, number in zip(rows, values, numbers, strict=True):
-                        row[f.column_name] = number
-                        value[f.slug] = f.type.from_db(f, number)
-            ids = allocate_ids(conn, self.table, len(rows))
-            for row, rid in zip(rows, ids, strict=True):
-                row["id"] = rid
-            insert_rows(conn, self.table, rows)
-            self._require_scope(conn, ids, creators, now, "create")
-            self._write_junctions(conn, ids, prepared, replace=False)
-            self._write_search(conn, list(zip(ids, values, strict=True)), fresh=True)
-            for value in values:
-                for f in self.ts.fields.values():
-                    if f.type.system:
-                        value[f.slug] = rows[0][f.type.column_name]  # type: ignore[attr-defined]
-            records = [
-                Record(id=rid, fields=value, version=1, created_at=now, updated_at=now, created_by=user, updated_by=user)
-                for rid, value in zip(ids, values, strict=True)
-            ]
-            uids = [(slug, f.uid, f) for slug, f in self.ts.fields.items()]
-            entries = [
-                (r.id, {"fields": {uid: [None, _audited(f, r.fields[slug])] for slug, uid, f in uids if r.fields[slug] is not None}})
-                for r in records
-            ]
-            append_audit(conn, audit_rows(self.actor, "create", app_id=self.ts.app.pk, table_id=self.ts.pk, entries=entries))
-            records = self._seen_many(conn, records)
-        if len(records) >= STATISTICS_AFTER:
-            refresh_statistics(self.rb.engine, self.ts.name)
-        return records
+                if f.type.system:
+                    value[f.slug] = rows[0][f.type.column_name]  # type: ignore[attr-defined]
+        records = [
+            Record(id=rid, fields=value, version=1, created_at=now, updated_at=now, created_by=user, updated_by=user)
+            for rid, value in zip(ids, values, strict=True)
+        ]
+        uids = [(slug, f.uid, f) for slug, f in self.ts.fields.items()]
+        entries = [
+            (r.id, {"fields": {uid: [None, _audited(f, r.fields[slug])] for slug, uid, f in uids if r.fields[slug] is not None}})
+            for r in records
+        ]
+        append_audit(conn, audit_rows(self.actor, "create", app_id=self.ts.app.pk, table_id=self.ts.pk, entries=entries))
+        return self._seen_many(conn, records)
 
     def _own(self, roles: Sequence[RoleRule], values: Mapping[str, Any]) -> Mapping[str, Any]:
         """For roles limited to their own records, a new record is owned by the actor."""
