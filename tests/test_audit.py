@@ -112,3 +112,47 @@ def test_audit_verify_and_show_from_the_command_line(cli, engine):
     broken = cli("audit", "verify")
     assert broken.code == 1
     assert broken.err == [f"error: audit entry {victim}: its contents were changed after it was written"]
+
+
+PEOPLE = {"slug": "people", "label": "People", "tables": [{"slug": "people", "label": "People", "fields": [
+    {"slug": "name", "label": "Name", "type": "text", "sensitivity": "personal", "purpose": "Address them.", "encrypted": False},
+    {"slug": "city", "label": "City", "type": "text"}]}]}
+
+
+def test_personal_values_are_sealed_in_the_trail_and_can_be_erased_without_breaking_it(rb):
+    from recordbase.audit import erase_values
+
+    rb.install(PEOPLE, SYSTEM)
+    store = rb.records(SYSTEM, "people", "people")
+    first = store.create({"name": "李雷", "city": "Hangzhou"})
+    store.update(first.id, {"name": "李磊"}, version=1)
+    with rb.read() as conn:
+        trail = " ".join(str(c) for c in conn.execute(sa.text("SELECT changes FROM rb_audit")).scalars())
+    assert "李" not in trail and "Hangzhou" in trail  # personal sealed, public in clear
+    with rb.write() as conn:
+        assert erase_values(conn, store.ts.pk, [first.id]) == 3  # created, then before and after
+    with rb.read() as conn:
+        trail = " ".join(str(c) for c in conn.execute(sa.text("SELECT changes FROM rb_audit")).scalars())
+    assert "$sealed" not in trail and "$erased" in trail and "Hangzhou" in trail
+    assert rb.verify_audit()[1] is None
+    # Anything else changed in an entry still breaks the chain, erased values included.
+    with rb.write() as conn:
+        victim = conn.execute(sa.text("SELECT id FROM rb_audit WHERE action = 'update'")).scalar()
+        conn.execute(sa.text("UPDATE rb_audit SET changes = :c WHERE id = :id"),
+                     {"c": '{"fields": {}}', "id": victim})
+    assert rb.verify_audit()[1].entry_id == victim
+
+
+def test_audit_show_answers_who_touched_a_field_of_a_record_when(cli, engine):
+    engine.install(PEOPLE, SYSTEM)
+    store = engine.records(SYSTEM, "people", "people")
+    first = store.create({"name": "李雷", "city": "Hangzhou"})
+    store.update(first.id, {"city": "Ningbo"}, version=1)
+    store.update(first.id, {"name": "李磊"}, version=2)
+    store.reveal(first.id, "name", "customer called to check")
+    shown = cli("audit", "show", "--app", "people", "--table", "people", "--field", "name", "--record", str(first.id))
+    assert shown.code == 0, shown.err
+    assert [line.split("\t")[3] for line in shown.out] == ["create", "update", "reveal"]
+    assert "李" not in "\n".join(shown.out) and "[sealed]" in shown.out[1]
+    assert cli("audit", "show", "--app", "people", "--until", "2000-01-01").out == []
+    assert cli("audit", "show", "--field", "name").err == ["error: --table and --field need --app"]

@@ -89,6 +89,11 @@ def test_records_past_their_period_are_deleted_for_good_or_anonymised_and_a_reru
     assert len(entries) == 1 and entries[0][0] == "system:retention"
     changes = entries[0][1] if isinstance(entries[0][1], dict) else json.loads(entries[0][1])
     assert len(changes["fields"]) == 2 and "浦东" not in json.dumps(changes, ensure_ascii=False)
+    # The history of what retention removed keeps who and when, not the values; the lamp's keeps them.
+    pk = {t.slug: t.pk for t in rb.app("shop").tables.values()}
+    history = {(e["table_id"], e["record_id"]): json.dumps(e["changes"]) for e in rb.audit_entries(app="shop", limit=10_000) if e["action"] == "create"}
+    assert "$sealed" not in history[(pk["orders"], orders[0].id)] and "$erased" in history[(pk["orders"], orders[0].id)]
+    assert "$sealed" in history[(pk["orders"], orders[1].id)]
     assert rb.verify_audit()[1] is None
 
 

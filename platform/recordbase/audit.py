@@ -2,7 +2,13 @@
 
 Each entry carries ``hash = sha256(prev_hash + canonical entry)``, so changing,
 removing or reordering any entry breaks the chain from there on, and
-``verify_chain`` names the first entry that no longer fits. Appends are
+``verify_chain`` names the first entry that no longer fits.
+
+Personal and sensitive values are kept sealed, as ``{"$sealed": <ciphertext>}``,
+and the hash covers only the SHA-256 of each ciphertext. So a data subject's
+erasure can replace a sealed value with ``{"$erased": <that digest>}`` — the
+one change ever made to a written entry — and the chain still verifies, while
+any other change to the entry still breaks it. Appends are
 serialised (SQLite's writer lock; a transaction-scoped advisory lock on
 PostgreSQL), so two writers can never chain to the same predecessor.
 """
@@ -25,6 +31,7 @@ from .models import Audit, utcnow
 audit_table: sa.Table = Audit.__table__  # type: ignore[assignment]
 GENESIS = "0" * 64
 _LOCK_KEY = 0x52424155  # "RBAU": the advisory lock that serialises audit appends on PostgreSQL
+SEALED, ERASED = "$sealed", "$erased"
 _HASHED = ("id", "at", "actor_kind", "actor_id", "actor_name", "action", "app_id", "table_id", "record_id", "changes")
 
 
@@ -43,9 +50,39 @@ def audit_rows(
     ]
 
 
+def _digest_form(value: Any) -> Any:
+    """``value`` with each sealed or erased value replaced by the digest of its ciphertext."""
+    if isinstance(value, dict):
+        if len(value) == 1 and SEALED in value:
+            return {"$digest": hashlib.sha256(str(value[SEALED]).encode()).hexdigest()}
+        if len(value) == 1 and ERASED in value:
+            return {"$digest": value[ERASED]}
+        return {k: _digest_form(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_digest_form(v) for v in value]
+    return value
+
+
+def _erased_form(value: Any) -> tuple[Any, int]:
+    """``value`` with each sealed value replaced by its erased form, and how many were."""
+    if isinstance(value, dict):
+        if len(value) == 1 and SEALED in value:
+            return {ERASED: hashlib.sha256(str(value[SEALED]).encode()).hexdigest()}, 1
+        count, out = 0, {}
+        for k, v in value.items():
+            out[k], n = _erased_form(v)
+            count += n
+        return out, count
+    if isinstance(value, list):
+        pairs = [_erased_form(v) for v in value]
+        return [v for v, _ in pairs], sum(n for _, n in pairs)
+    return value, 0
+
+
 def entry_hash(prev_hash: str, entry: Mapping[Any, Any]) -> str:
     """The hash of an entry chained to its predecessor's, over a canonical JSON form."""
     fields = {key: entry[key] for key in _HASHED}
+    fields["changes"] = _digest_form(fields["changes"])
     at = fields["at"]
     fields["at"] = at.astimezone(dt.UTC).isoformat(timespec="microseconds") if isinstance(at, dt.datetime) else at
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
@@ -70,6 +107,38 @@ def append_audit(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
 
 def write_audit(conn: sa.Connection, actor: Actor, action: str, **kwargs: Any) -> None:
     append_audit(conn, audit_rows(actor, action, **kwargs))
+
+
+def erase_values(conn: sa.Connection, table_id: int, record_ids: Iterable[int]) -> int:
+    """Erase the sealed values in the history of some records; returns how many values.
+
+    Who did what and when stays (with the chain intact); the values are gone.
+    """
+    erased = 0
+    ids = list(record_ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows = conn.execute(sa.select(audit_table.c.id, audit_table.c.changes).where(
+            audit_table.c.table_id == table_id, audit_table.c.record_id.in_(chunk))).all()
+        for entry_id, changes in rows:
+            cleaned, count = _erased_form(changes)
+            if count:
+                conn.execute(sa.update(audit_table).where(audit_table.c.id == entry_id).values(changes=cleaned))
+                erased += count
+    return erased
+
+
+def readable(changes: Any) -> Any:
+    """``changes`` for display: sealed and erased values as short markers."""
+    if isinstance(changes, dict):
+        if len(changes) == 1 and SEALED in changes:
+            return "[sealed]"
+        if len(changes) == 1 and ERASED in changes:
+            return "[erased]"
+        return {k: readable(v) for k, v in changes.items()}
+    if isinstance(changes, list):
+        return [readable(v) for v in changes]
+    return changes
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,8 @@ def _due(ts: TableSchema, rule: dict[str, Any], now: dt.datetime) -> tuple[sa.Co
 
 
 def run_retention(rb: Recordbase, *, now: dt.datetime | None = None, dry_run: bool = False) -> list[RetentionResult]:
-    from .trash import delete_records, purge_record
+    from .audit import erase_values
+    from .trash import erase_for_good
 
     now = now or utcnow()
     results = []
@@ -81,11 +82,10 @@ def run_retention(rb: Recordbase, *, now: dt.datetime | None = None, dry_run: bo
             try:
                 with rb.write() as conn:
                     if rule["action"] == "delete":
-                        delete_records(store, conn, ids)
-                        for rid in ids:  # retention means gone, not in the trash for another month
-                            purge_record(store, conn, rid)
+                        erase_for_good(store, conn, ids)
                     else:
                         store.anonymise(conn, ids, personal, "retention_anonymise")
+                        erase_values(conn, ts.pk, ids)
                 result.done = len(ids)
             except RecordbaseError as exc:
                 result.error = exc.message

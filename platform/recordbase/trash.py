@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from .audit import write_audit
-from .errors import Conflict, NotFound, RecordbaseError
+from .errors import Conflict, NotFound, PermissionDenied, RecordbaseError
 from .models import Trash, utcnow
 from .query import _decode_value, _encode_value
 
@@ -40,6 +40,24 @@ def _incoming_links(store: RecordStore) -> list[tuple[RecordStore, Any]]:
     return found
 
 
+def _require_cascade(other: RecordStore, conn: sa.Connection, ids: list[int], link: str) -> None:
+    """A cascade deletes only records the actor could delete one by one: else the whole delete is refused."""
+    if other.access.full:
+        return
+    refusal = PermissionDenied(
+        f'cannot delete: records in "{other.ts.slug}" link here through "{link}" and would be deleted with it, '
+        "and you may not delete them"
+    )
+    deleters = [r for r in other.access.roles if r.can("delete")]
+    if not deleters:
+        raise refusal
+    allowed = other.access.condition(deleters, utcnow(), conn.dialect.name)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        if conn.execute(sa.select(other.table.c.id).where(other.table.c.id.in_(chunk), sa.not_(allowed)).limit(1)).first():
+            raise refusal
+
+
 def delete_records(store: RecordStore, conn: sa.Connection, ids: Sequence[int], _seen: set[tuple[int, int]] | None = None) -> None:
     seen = _seen if _seen is not None else set()
     ids = [rid for rid in ids if (store.ts.pk, rid) not in seen]
@@ -63,6 +81,7 @@ def delete_records(store: RecordStore, conn: sa.Connection, ids: Sequence[int], 
             continue
         rule = f.options.get("on_delete", "restrict")
         if rule == "cascade":
+            _require_cascade(other, conn, sorted(linking), f.slug)
             delete_records(other, conn, sorted(linking), seen)
         elif rule == "set_null":
             if junction is not None:
@@ -75,9 +94,10 @@ def delete_records(store: RecordStore, conn: sa.Connection, ids: Sequence[int], 
             write_audit(conn, store.actor, "unlink", app_id=other.ts.app.pk, table_id=other.ts.pk,
                         entries=[(rid, {"field": f.uid, "removed": sorted(ids)}) for rid in sorted(linking)])
         else:
+            # Which records link here is told only to an actor who may read them all.
+            count, first = (f"{len(linking)} record(s)", f" (first: {min(linking)})") if other.access.full else ("records", "")
             raise LinkedRecordError(
-                f'cannot delete: {len(linking)} record(s) in "{other.ts.slug}" link here through "{f.slug}" '
-                f"(first: {min(linking)}); unlink them first"
+                f'cannot delete: {count} in "{other.ts.slug}" link here through "{f.slug}"{first}; unlink them first'
             )
     links: dict[int, dict[str, list[int]]] = {}
     for slug, junction in store.ts.junctions.items():
@@ -156,3 +176,28 @@ def purge_record(store: RecordStore, conn: sa.Connection, record_id: int) -> Non
     entry = _trash_entry(store, conn, record_id)
     conn.execute(sa.delete(trash_table).where(trash_table.c.id == entry["id"]))
     write_audit(conn, store.actor, "purge", app_id=store.ts.app.pk, table_id=store.ts.pk, entries=[(record_id, {})])
+
+
+def erase_for_good(store: RecordStore, conn: sa.Connection, ids: Sequence[int]) -> tuple[set[tuple[int, int]], int]:
+    """Delete records and what their links cascade to, skipping the trash, and erase the values in their history.
+
+    For retention and data-subject erasure: gone means gone, not in the trash
+    for another month. Returns the (table pk, record id) of every record
+    removed, and how many sealed values their history lost.
+    """
+    from .audit import erase_values
+
+    seen: set[tuple[int, int]] = set()
+    delete_records(store, conn, ids, seen)
+    by_table: dict[int, list[int]] = {}
+    for table_pk, rid in seen:
+        by_table.setdefault(table_pk, []).append(rid)
+    tt = trash_table
+    erased = 0
+    for table_pk, rids in by_table.items():
+        for start in range(0, len(rids), 500):
+            chunk = rids[start : start + 500]
+            conn.execute(sa.delete(tt).where(tt.c.kind == "record", tt.c.table_id == table_pk, tt.c.record_id.in_(chunk)))
+        erased += erase_values(conn, table_pk, sorted(rids))
+    return seen, erased
+
