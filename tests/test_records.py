@@ -130,7 +130,7 @@ def test_create_returns_every_value_normalised(
         id=1,
         fields=deal(
             name="Big deal",
-            email="Bob.Smith@example.com",
+            email="bob.smith@example.com",
             phone="+8613800138000",
             amount=Decimal("1234.50"),
             stage="won",
@@ -152,7 +152,7 @@ def test_create_returns_every_value_normalised(
     )
     assert record.as_json(deals.ts)["fields"] == deal(
         name="Big deal",
-        email="Bob.Smith@example.com",
+        email="bob.smith@example.com",
         phone="+8613800138000",
         amount="1234.50",
         stage="won",

@@ -95,8 +95,9 @@ class Email(TextType):
     def normalise(self, f: Field, text: str) -> str:
         if not EMAIL_RE.match(text):
             raise FieldValueError("is not an email address (expected name@example.com)")
-        local, _, domain = text.rpartition("@")
-        return f"{local}@{domain.lower()}"
+        # Lower-cased whole: mail systems treat addresses case-blind, and so must
+        # uniqueness, blind indexes and data-subject lookups.
+        return text.lower()
 
     def sample(self, f: Field, fake: Faker) -> str:
         return fake.unique.email() if hasattr(fake, "unique") else fake.email()
