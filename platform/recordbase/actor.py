@@ -41,4 +41,4 @@ class Actor:
 
     @property
     def label(self) -> str:
-        return self.name if self.kind == "user" else f"system:{self.name}"
+        return self.name if self.kind in ("user", "anonymous") else f"system:{self.name}"

@@ -1,0 +1,137 @@
+"""Signing in and personal access tokens, every attempt and every use audited.
+
+``authenticate`` checks an email and password (argon2) and writes a ``login``
+or ``login_failed`` entry. Tokens are ``rb_`` plus 43 random characters; only
+their SHA-256 is stored (a token has 256 random bits, so a fast hash is safe,
+and lookups need no scan), the secret is returned once. ``actor_for_token``
+loads the user as things stand now — deactivated users, revoked or expired
+tokens get nothing — limits the actor to the token's apps, and writes a
+``token_use`` entry for every use.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import sqlalchemy as sa
+
+from .actor import Actor
+from .audit import write_audit
+from .errors import NotFound, RecordbaseError
+from .models import Token, utcnow
+from .users import apps_t, find_user, hash_password, load_actor, require_user, verify_password
+
+tokens_t: sa.Table = Token.__table__  # type: ignore[assignment]
+PREFIX = "rb_"
+ANONYMOUS = Actor(kind="anonymous", name="anonymous")
+# Verified against when the email is unknown, so a wrong email costs as long as a wrong password.
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+
+
+def authenticate(conn: sa.Connection, email: str, password: str, *, source: str | None = None) -> Actor | None:
+    """The actor for a correct email and password of an active user, else ``None``; audited either way."""
+    try:
+        user = find_user(conn, email)
+    except RecordbaseError:
+        user = None
+    ok = verify_password(user["password_hash"] if user else _DUMMY_HASH, password) and user is not None
+    actor = load_actor(conn, user["id"]) if ok and user is not None else None
+    details: dict[str, Any] = {"source": source}
+    if actor is not None:
+        write_audit(conn, actor, "login", entries=[(None, details)])
+        return actor
+    if user is None:
+        details["reason"] = "unknown email"
+        write_audit(conn, ANONYMOUS, "login_failed", entries=[(None, details)])
+    else:
+        details["reason"] = "wrong password" if not ok else "deactivated user"
+        who = Actor.user(user["id"], user["display_name"])
+        write_audit(conn, who, "login_failed", entries=[(None, details)])
+    return None
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_token(
+    conn: sa.Connection, actor: Actor, email: str, *, name: str = "token",
+    expires_days: int | None = None, apps: Sequence[str] | None = None,
+) -> tuple[int, str]:
+    """(token id, the secret): the secret is never stored and cannot be shown again."""
+    user = require_user(conn, email)
+    if apps:
+        installed = set(conn.execute(sa.select(apps_t.c.slug)).scalars())
+        unknown = [a for a in apps if a not in installed]
+        if unknown:
+            raise NotFound(f'no app "{unknown[0]}" is installed')
+    secret = PREFIX + secrets.token_urlsafe(32)
+    now = utcnow()
+    token_id = conn.execute(sa.insert(tokens_t).values(
+        user_id=user["id"], name=name, token_hash=_digest(secret), prefix=secret[:10],
+        apps=sorted(set(apps)) if apps else None, created_at=now,
+        expires_at=now + dt.timedelta(days=expires_days) if expires_days else None,
+    ).returning(tokens_t.c.id)).scalar_one()
+    write_audit(conn, actor, "token_create", entries=[(None, {
+        "token_id": token_id, "user_id": user["id"], "name": name, "apps": apps or None, "expires_days": expires_days})])
+    return token_id, secret
+
+
+def actor_for_token(conn: sa.Connection, secret: str, *, source: str | None = None) -> Actor | None:
+    """The token's user as of now, limited to the token's apps; ``None`` for any token that does not work.
+
+    A token that exists but no longer works (revoked, expired, its user
+    deactivated) is audited as ``token_rejected``; random strings are not.
+    """
+    if not secret.startswith(PREFIX):
+        return None
+    token = conn.execute(sa.select(tokens_t).where(tokens_t.c.token_hash == _digest(secret))).mappings().first()
+    if token is None:
+        return None
+    now = utcnow()
+    actor = load_actor(conn, token["user_id"])
+    reason = (
+        "revoked" if token["revoked_at"] is not None
+        else "expired" if token["expires_at"] is not None and token["expires_at"] <= now
+        else "user deactivated" if actor is None
+        else None
+    )
+    details = {"token_id": token["id"], "source": source}
+    if reason is not None or actor is None:
+        who = actor or Actor.user(token["user_id"], f"user {token['user_id']}")
+        write_audit(conn, who, "token_rejected", entries=[(None, {**details, "reason": reason})])
+        return None
+    if token["apps"]:
+        # A scoped token opens only its apps, even for an administrator.
+        actor = replace(actor, is_admin=False, roles={a: r for a, r in actor.roles.items() if a in token["apps"]})
+    conn.execute(sa.update(tokens_t).where(tokens_t.c.id == token["id"]).values(last_used_at=now))
+    write_audit(conn, actor, "token_use", entries=[(None, details)])
+    return actor
+
+
+def revoke_token(conn: sa.Connection, actor: Actor, token_id: int) -> None:
+    found = conn.execute(sa.select(tokens_t.c.id, tokens_t.c.revoked_at).where(tokens_t.c.id == token_id)).first()
+    if found is None:
+        raise NotFound(f"no token {token_id}")
+    if found.revoked_at is None:
+        conn.execute(sa.update(tokens_t).where(tokens_t.c.id == token_id).values(revoked_at=utcnow()))
+        write_audit(conn, actor, "token_revoke", entries=[(None, {"token_id": token_id})])
+
+
+def list_tokens(conn: sa.Connection, email: str | None = None) -> list[dict[str, Any]]:
+    """Tokens (never their secret or hash), newest first."""
+    from .users import users_t
+
+    stmt = (
+        sa.select(tokens_t.c.id, users_t.c.email, tokens_t.c.name, tokens_t.c.prefix, tokens_t.c.apps,
+                  tokens_t.c.created_at, tokens_t.c.expires_at, tokens_t.c.last_used_at, tokens_t.c.revoked_at)
+        .join(users_t, users_t.c.id == tokens_t.c.user_id).order_by(tokens_t.c.id.desc())
+    )
+    if email is not None:
+        stmt = stmt.where(users_t.c.id == require_user(conn, email)["id"])
+    return [dict(r) for r in conn.execute(stmt).mappings()]
