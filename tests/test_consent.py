@@ -98,3 +98,36 @@ def test_a_table_without_a_consent_declaration_takes_none(rb):
     rid = store.create({"name": "x"}).id
     with pytest.raises(ValidationError, match="declares no consent"):
         store.give_consent(rid, ["appointments"], version="1", channel="web")
+
+
+def test_records_are_filtered_by_consent_so_a_flag_stops_processing_for_its_purpose(patients):
+    store, first = patients("flag")
+    second = store.create({"name": "韩梅梅", "visits": 1}).id
+    third = store.create({"name": "Lily", "visits": 2}).id
+    store.give_consent(first, ["newsletter"], version="2026-01", channel="web")
+    store.give_consent(second, ["newsletter"], version="2026-01", channel="web")
+    store.withdraw_consent(second, "newsletter", channel="email reply")
+
+    def ids(op: str, purpose: str = "newsletter") -> list[int]:
+        return [r.id for r in store.query(filter={"consent": purpose, "op": op}).records]
+
+    assert ids("given") == [first]  # the mailing list: only who consents now
+    assert ids("withdrawn") == [second]  # flagged: processing for the newsletter stopped
+    assert ids("not_given") == [second, third]
+    assert store.count({"not": {"consent": "newsletter", "op": "given"}}) == 2
+    store.give_consent(second, ["newsletter"], version="2026-01", channel="web")  # consent again
+    assert ids("given") == [first, second] and ids("withdrawn") == []
+    assert ids("given", "sensitive:health") == []
+
+
+@pytest.mark.parametrize(("node", "message"), [
+    ({"consent": "marketing", "op": "given"}, '"marketing" is not a purpose of this table'),
+    ({"consent": "newsletter", "op": "maybe"}, "a consent filter takes one of: given, not_given, withdrawn"),
+])
+def test_a_bad_consent_filter_says_what_and_where(patients, node, message):
+    from recordbase import QueryError
+
+    store, _ = patients("flag")
+    with pytest.raises(QueryError, match=message) as refused:
+        store.query(filter={"and": [node]})
+    assert refused.value.problems[0].pointer.startswith("/filter/and/0/")

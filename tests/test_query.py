@@ -437,7 +437,7 @@ def test_filter_errors_point_at_the_offending_node(deals: RecordStore) -> None:
             deals.query(filter=node, now=NOW)
         found[name] = query_problems(excinfo)
     node_shape = (
-        'a filter node is {"and": [...]}, {"or": [...]}, {"not": {...}} or {"field", "op", "value"}'
+        'a filter node is {"and": [...]}, {"or": [...]}, {"not": {...}}, {"field", "op", "value"} or {"consent", "op"}'
     )
     assert found == {
         "unknown op": [

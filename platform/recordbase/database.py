@@ -14,7 +14,12 @@ from sqlalchemy.engine import Engine
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine configured for durability: WAL + synchronous=FULL on SQLite."""
+    """An engine configured for durability: WAL + synchronous=FULL on SQLite.
+
+    ``hide_parameters`` keeps bound values (personal data among them) out of
+    every SQLAlchemy error message and log line.
+    """
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30}, **kwargs)
         sa.event.listen(engine, "connect", _sqlite_on_connect)

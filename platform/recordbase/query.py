@@ -97,7 +97,44 @@ def compile_filter(ts: TableSchema, node: Any, ctx: FilterContext, pointer: str 
         return sa.not_(sa.func.coalesce(inner, sa.false()))
     if "field" in keys and "op" in keys and keys <= {"field", "op", "value"}:
         return compile_condition(ts, node, ctx, pointer)
-    raise _error(pointer, 'a filter node is {"and": [...]}, {"or": [...]}, {"not": {...}} or {"field", "op", "value"}')
+    if keys == {"consent", "op"}:
+        return compile_consent(ts, node, pointer)
+    raise _error(pointer, 'a filter node is {"and": [...]}, {"or": [...]}, {"not": {...}}, {"field", "op", "value"} or {"consent", "op"}')
+
+
+CONSENT_OPS = ("given", "not_given", "withdrawn")
+
+
+def compile_consent(ts: TableSchema, node: Mapping[str, Any], pointer: str) -> sa.ColumnElement[bool]:
+    """Records by the state of their consent to a purpose, from the consent ledger.
+
+    ``given``: an open consent; ``not_given``: none open (never given, or
+    withdrawn); ``withdrawn``: given once and withdrawn, not given again —
+    the records a "flag" withdrawal stopped processing for.
+    """
+    declared = ts.definition.get("consent") or {}
+    purposes = [*declared.get("purposes", []), *(f"sensitive:{f.slug}" for f in ts.fields.values() if f.sensitivity == "sensitive")]
+    purpose, op = node["consent"], node["op"]
+    if not declared:
+        raise _error(pointer + "/consent", f'table "{ts.slug}" declares no consent')
+    if purpose not in purposes:
+        raise _error(pointer + "/consent", f'"{purpose}" is not a purpose of this table; purposes are: {", ".join(purposes)}')
+    if op not in CONSENT_OPS:
+        raise _error(pointer + "/op", f'a consent filter takes one of: {", ".join(CONSENT_OPS)}')
+    c = _consent_table()
+    about = sa.and_(c.c.table_id == ts.pk, c.c.record_id == ts.table.c.id, c.c.purpose == purpose)
+    open_ = sa.exists().where(about, c.c.withdrawn_at.is_(None))
+    if op == "given":
+        return open_
+    if op == "not_given":
+        return sa.not_(open_)
+    return sa.and_(sa.exists().where(about, c.c.withdrawn_at.is_not(None)), sa.not_(open_))
+
+
+def _consent_table() -> sa.Table:
+    from .models import Consent
+
+    return Consent.__table__  # type: ignore[return-value]
 
 
 def filter_fields(node: Any, pointer: str = "/filter") -> list[tuple[str, str]]:
