@@ -1,4 +1,4 @@
-"""The ``recordbase`` command line: init, check, install, apps, users, audit, inventory, retention, trash, serve.
+"""The ``recordbase`` command line: init, check, install, apps, users, tokens, inventory, subject, audit, keys, retention, export, import, trash, serve.
 
 Exit status 0 on success, 1 on a user error with a one-line message (or one
 line per problem), never a traceback for bad input.
@@ -279,6 +279,108 @@ def inventory(fmt: str) -> None:
 
 
 @main.group()
+def tokens() -> None:
+    """Personal access tokens for the REST API."""
+
+
+@tokens.command("create")
+@click.argument("email")
+@click.option("--name", default="token", show_default=True)
+@click.option("--expires", "expires_days", type=click.IntRange(1, 3650), default=None, help="Days until it stops working.")
+@click.option("--app", "apps", multiple=True, help="Limit the token to this app (repeatable).")
+def tokens_create(email: str, name: str, expires_days: int | None, apps: tuple[str, ...]) -> None:
+    """Print a new token alone on standard output (it cannot be shown again)."""
+    token_id, secret = _engine().create_token(CLI_ACTOR, email, name=name, expires_days=expires_days, apps=list(apps) or None)
+    click.echo(secret)
+    click.echo(f"token {token_id} for {email.strip().lower()}; keep it secret, it is not shown again", err=True)
+
+
+@tokens.command("list")
+@click.option("--user", "email", default=None, help="Only this user's tokens.")
+def tokens_list(email: str | None) -> None:
+    """id, user, name, start of the token, apps, expiry, last use, state."""
+    for t in _engine().list_tokens(email):
+        state = "revoked" if t["revoked_at"] else "active"
+        when = lambda v: f"{v:%Y-%m-%d %H:%M}" if v else "-"  # noqa: E731
+        apps = ",".join(t["apps"] or []) or "all apps"
+        click.echo(f"{t['id']}\t{t['email']}\t{t['name']}\t{t['prefix']}…\t{apps}\t{when(t['expires_at'])}\t{when(t['last_used_at'])}\t{state}")
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+def tokens_revoke(token_id: int) -> None:
+    _engine().revoke_token(CLI_ACTOR, token_id)
+    click.echo(f"token {token_id} revoked")
+
+
+@main.group()
+def subject() -> None:
+    """Data-subject requests: find, export or erase everything about one person."""
+
+
+def _subject_options(command: Any) -> Any:
+    command = click.option("--phone", "phones", multiple=True, help="A phone number (repeatable).")(command)
+    return click.option("--email", "emails", multiple=True, help="An email address (repeatable).")(command)
+
+
+@subject.command("find")
+@_subject_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def subject_find(emails: tuple[str, ...], phones: tuple[str, ...], fmt: str) -> None:
+    """Every record about the person, across apps (through blind indexes for encrypted fields)."""
+    from . import subjects
+
+    hits = subjects.find(_engine(), CLI_ACTOR, emails=emails, phones=phones)
+    if fmt == "json":
+        click.echo(json.dumps([h.as_dict() for h in hits], ensure_ascii=False, indent=2))
+        return
+    for h in hits:
+        how = f"links to {h.linked_from[0]} {h.linked_from[1]} through {h.matched[0]}" if h.linked_from else "matched " + ", ".join(h.matched)
+        click.echo(f"{h.app}\t{h.table}\t{h.record_id}\t{how}{' (in the trash)' if h.in_trash else ''}")
+    click.echo(f"{len(hits)} record(s)", err=True)
+
+
+@subject.command("export")
+@_subject_options
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="A file to write (default: standard output).")
+def subject_export(emails: tuple[str, ...], phones: tuple[str, ...], output: Path | None) -> None:
+    """The person's records in clear and their consent ledger, as JSON (audited)."""
+    from . import subjects
+
+    document = json.dumps(subjects.export(_engine(), CLI_ACTOR, emails=emails, phones=phones), ensure_ascii=False, indent=2)
+    if output is None:
+        click.echo(document)
+    else:
+        output.write_text(document + "\n", encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+
+
+@subject.command("erase")
+@_subject_options
+@click.option("--dry-run", is_flag=True, help="Report what would be erased; change nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def subject_erase(emails: tuple[str, ...], phones: tuple[str, ...], dry_run: bool, yes: bool) -> None:
+    """Delete or anonymise the person everywhere: records, trash, search, files, history values."""
+    from . import subjects
+
+    rb = _engine()
+    if not dry_run and not yes:
+        count = len(subjects.find(rb, CLI_ACTOR, emails=emails, phones=phones))
+        click.confirm(f"erase {count} record(s) about this person? This cannot be undone", abort=True)
+    report = subjects.erase(rb, CLI_ACTOR, emails=emails, phones=phones, dry_run=dry_run)
+    verb = "would be " if dry_run else ""
+    for h in report.deleted:
+        click.echo(f"{verb}deleted\t{h.app}\t{h.table}\t{h.record_id}")
+    for h, why in report.anonymised:
+        click.echo(f"{verb}anonymised\t{h.app}\t{h.table}\t{h.record_id}\t{why}")
+    click.echo(f"{verb}deleted with them through cascading links: {report.cascaded}")
+    click.echo(f"{verb}erased from the audit history: {report.history_values} value(s)")
+    click.echo(f"{verb}removed files: {report.files_removed}")
+    for kept in report.kept:
+        click.echo(f"kept: {kept}")
+
+
+@main.group()
 def audit() -> None:
     """The audit trail: verify its hash chain, show who did what."""
 
@@ -296,16 +398,76 @@ def audit_verify() -> None:
 @click.option("--app", default=None)
 @click.option("--record", type=int, default=None, help="A record id (combine with --app).")
 @click.option("--user", default=None, help="The acting user's email.")
+@click.option("--table", default=None, help="A table of --app.")
+@click.option("--field", default=None, help="Only entries touching this field of --app --table (changes and reveals).")
 @click.option("--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None, help="UTC date or time.")
+@click.option("--until", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None, help="UTC date or time (exclusive).")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True)
-def audit_show(app: str | None, record: int | None, user: str | None, since: Any, limit: int) -> None:
-    """One line per entry: when, who, what, which record, and the change."""
+def audit_show(app: str | None, record: int | None, user: str | None, table: str | None, field: str | None,
+               since: Any, until: Any, limit: int) -> None:
+    """One line per entry: when, who, what, which record, and the change (personal values as [sealed])."""
     import datetime as dt
 
-    when = since.replace(tzinfo=dt.UTC) if since is not None else None
-    for e in _engine().audit_entries(app=app, record=record, user=user, since=when, limit=limit):
-        changes = json.dumps(e["changes"], ensure_ascii=False, sort_keys=True)
+    from .audit import readable
+
+    if (table or field) and not app:
+        _fail("--table and --field need --app")
+    if field and not table:
+        _fail("--field needs --table")
+    utc = {k: v.replace(tzinfo=dt.UTC) if v is not None else None for k, v in (("since", since), ("until", until))}
+    for e in _engine().audit_entries(app=app, table=table, field=field, record=record, user=user, limit=limit, **utc):
+        changes = json.dumps(readable(e["changes"]), ensure_ascii=False, sort_keys=True)
         click.echo(f"{e['id']}\t{e['at']:%Y-%m-%d %H:%M:%S}\t{e['actor_name']}\t{e['action']}\t{e['record_id'] or ''}\t{changes}")
+
+
+@main.group()
+def keys() -> None:
+    """Data keys of encrypted values: rotate them, see which key seals what."""
+
+
+@keys.command("rotate")
+@click.option("--batch", default=1000, show_default=True, type=click.IntRange(1, 1_000_000), help="Records per write transaction.")
+@click.option("--no-new-key", is_flag=True, help="Add no key: finish re-encrypting to the newest one (after an interrupted run).")
+def keys_rotate(batch: int, no_new_key: bool) -> None:
+    """Add a data key and re-encrypt every stored value with it, online, in batches.
+
+    Old keys are kept: the audit trail keeps its values under the keys they were written with.
+    """
+    from .keys import rotate
+
+    result = rotate(_engine(), batch=batch, new_key=not no_new_key, actor=CLI_ACTOR)
+    for line in result.lines():
+        click.echo(line)
+    if result.failed:
+        sys.exit(1)
+
+
+@keys.command("status")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def keys_status(fmt: str) -> None:
+    """How many stored values each data key seals, per field and in total."""
+    from .keys import status
+
+    report = status(_engine())
+    if fmt == "json":
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        return
+
+    def counts(by_key: dict[str, int]) -> str:
+        return "  ".join(f"key {k}: {n}" for k, n in by_key.items()) or "no values"
+
+    source = report["path"] or "RECORDBASE_DATA_KEYS"
+    click.echo(f"data keys {', '.join(map(str, report['key_ids']))} from {source}; key {report['primary']} encrypts")
+    for row in report["fields"]:
+        click.echo(f"{row['app']}.{row['table']}.{row['field']}\t{counts(row['counts'])}")
+    for row in report["trash"]:
+        click.echo(f"{row['app']}.{row['table']} (trash)\t{counts(row['counts'])}")
+    click.echo(f"total\t{counts(report['totals'])}")
+    pending = report["pending"]
+    click.echo(
+        f"{pending} value(s) under older keys: 'recordbase keys rotate --no-new-key' re-encrypts them to key {report['primary']}"
+        if pending else "every value is under the newest key"
+    )
 
 
 @main.group()
@@ -326,6 +488,93 @@ def retention_run(dry_run: bool) -> None:
         click.echo("no table declares a retention rule")
     if any(r.error for r in results):
         sys.exit(1)
+
+
+def _acting_as(rb: Recordbase, email: str | None) -> Actor:
+    """The actor of an export or import: the user with ``email`` as of now, or the CLI's system actor."""
+    if email is None:
+        return CLI_ACTOR
+    from . import users as user_ops
+
+    with rb.read() as conn:
+        user = user_ops.require_user(conn, email)
+    actor = rb.actor_for(user["id"])
+    if actor is None:
+        _fail(f"{user['email']} is deactivated")
+    assert actor is not None
+    return actor
+
+
+@main.command("export")
+@click.argument("app")
+@click.argument("table")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "xlsx"]), default="csv", show_default=True)
+@click.option("--fields", default=None, help="Comma-separated field slugs (default: every field you may export).")
+@click.option("--filter", "filter_json", default=None, help='A filter tree as JSON, e.g. \'{"field": "stage", "op": "eq", "value": "won"}\'.')
+@click.option("--sort", default=None, help="Comma-separated sort keys, e.g. -amount,name.")
+@click.option("--search", default=None, help="Full-text search terms.")
+@click.option("--as", "as_email", default=None, help="Act as this user (default: the system actor).")
+@click.option("--output", "-o", default=None, type=click.Path(dir_okay=False), help="File to write (CSV and JSON go to stdout without it).")
+def export_cmd(app: str, table: str, fmt: str, fields: str | None, filter_json: str | None, sort: str | None,
+               search: str | None, as_email: str | None, output: str | None) -> None:
+    """Export the records of APP TABLE you may export, as CSV, JSON or XLSX (audited)."""
+    import os
+
+    if fmt == "xlsx" and output is None:
+        _fail("--format xlsx needs --output FILE")
+    try:
+        filter_tree = None if filter_json is None else json.loads(filter_json)
+    except ValueError as exc:
+        _fail(f"--filter is not JSON: {exc}")
+    rb = _engine()
+    store = rb.records(_acting_as(rb, as_email), app, table)
+    export = store.export(fmt, fields=fields, filter=filter_tree, sort=sort, search=search)
+    for left in export.omitted:
+        click.echo(f"left out {left.field}: {left.reason}", err=True)
+    if output is None:
+        export.write_to(sys.stdout)
+        sys.stdout.flush()
+        click.echo(f"exported {export.count} record(s)", err=True)
+        return
+    partial = f"{output}.part"
+    try:
+        with open(partial, "wb") as out:
+            export.write_to(out)
+        os.replace(partial, output)
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
+    click.echo(f"exported {export.count} record(s) to {output}")
+
+
+@main.command("import")
+@click.argument("app")
+@click.argument("table")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default=None, help="Default: from the file name.")
+@click.option("--map", "maps", multiple=True, help='"Column=field_slug" (repeatable); "Column=" ignores a column.')
+@click.option("--mode", type=click.Choice(["atomic", "skip-invalid"]), default="atomic", show_default=True)
+@click.option("--as", "as_email", default=None, help="Act as this user (default: the system actor).")
+def import_cmd(app: str, table: str, file: str, fmt: str | None, maps: tuple[str, ...], mode: str, as_email: str | None) -> None:
+    """Create records in APP TABLE from a CSV or XLSX file; print each problem as "row N, column C: message"."""
+    mapping: dict[str, str | None] = {}
+    for pair in maps:
+        column, sep, slug = pair.rpartition("=")
+        if not sep or not column.strip():
+            _fail(f'--map takes "Column=field", not {pair!r}')
+        mapping[column.strip()] = slug.strip() or None
+    rb = _engine()
+    store = rb.records(_acting_as(rb, as_email), app, table)
+    report = store.import_rows(Path(file), fmt=fmt, mapping=mapping, mode=mode)
+    for problem in report.problems:
+        click.echo(str(problem), err=True)
+    if report.problem_count > len(report.problems):
+        click.echo(f"... and {report.problem_count - len(report.problems)} more problem(s)", err=True)
+    for left in report.ignored:
+        click.echo(f"ignored column {left.field}: {left.reason}")
+    if not report.committed:
+        _fail(f"nothing imported: {report.problem_count} problem(s)" + (" (atomic: every row must be valid)" if mode == "atomic" else ""))
+    click.echo(f"imported {report.created} record(s)" + (f", skipped {report.skipped} invalid row(s)" if report.skipped else ""))
 
 
 @main.group()

@@ -287,15 +287,34 @@ class Recordbase:
             return count, verify_chain(conn)
 
     def audit_entries(
-        self, *, app: str | None = None, record: int | None = None, user: str | None = None,
-        since: dt.datetime | None = None, limit: int = 1000,
+        self, *, app: str | None = None, table: str | None = None, field: str | None = None,
+        record: int | None = None, user: str | None = None,
+        since: dt.datetime | None = None, until: dt.datetime | None = None, limit: int = 1000,
     ) -> list[dict[str, Any]]:
-        """Audit entries, newest last, narrowed by app, record id, user email and time."""
+        """Audit entries, oldest first, narrowed by app, table, field, record id, user email and time.
+
+        Answers "who read or changed field X of record Y between t1 and t2":
+        ``field`` keeps the entries whose changes name that field (creates,
+        updates, deletes, anonymisations) or that revealed it.
+        """
         a = audit_table
         stmt = sa.select(a).order_by(a.c.id)
+        uid = None
         with self.read() as conn:
             if app is not None:
-                stmt = stmt.where(a.c.app_id == self.app(app).pk)
+                schema = self.app(app)
+                stmt = stmt.where(a.c.app_id == schema.pk)
+                if table is not None:
+                    if table not in schema.tables:
+                        raise NotFound(f'app "{app}" has no table "{table}"')
+                    ts = schema.tables[table]
+                    stmt = stmt.where(a.c.table_id == ts.pk)
+                    if field is not None:
+                        if field not in ts.fields:
+                            raise NotFound(f'table "{table}" has no field "{field}"')
+                        uid = ts.fields[field].uid
+            if until is not None:
+                stmt = stmt.where(a.c.at < until)
             if record is not None:
                 stmt = stmt.where(a.c.record_id == record)
             if user is not None:
@@ -303,8 +322,17 @@ class Recordbase:
                 stmt = stmt.where(a.c.actor_id == (found["id"] if found else -1))
             if since is not None:
                 stmt = stmt.where(a.c.at >= since)
-            rows = conn.execute(stmt.limit(limit)).mappings().all()
-        return [dict(r) for r in rows]
+            if uid is None:
+                rows = conn.execute(stmt.limit(limit)).mappings().all()
+                return [dict(r) for r in rows]
+            named = []
+            for r in conn.execute(stmt).mappings():
+                changes = r["changes"] or {}
+                if changes.get("field") == uid or uid in (changes.get("fields") or {}):
+                    named.append(dict(r))
+                    if len(named) >= limit:
+                        break
+            return named
 
     def inventory(self) -> list[dict[str, Any]]:
         """Every personal and sensitive field of every app: a record of processing activities.
@@ -359,6 +387,40 @@ class Recordbase:
     def set_active(self, actor: Actor, email: str, active: bool) -> None:
         with self.write() as conn:
             users.set_active(conn, actor, email, active)
+
+    def authenticate(self, email: str, password: str, *, source: str | None = None) -> Actor | None:
+        """Sign-in: the actor for a right email and password of an active user, else ``None`` (audited)."""
+        from . import auth
+
+        with self.write() as conn:
+            return auth.authenticate(conn, email, password, source=source)
+
+    def create_token(self, actor: Actor, email: str, *, name: str = "token", expires_days: int | None = None,
+                     apps: list[str] | None = None) -> tuple[int, str]:
+        """A personal access token for ``email``: (its id, the secret, shown only now)."""
+        from . import auth
+
+        with self.write() as conn:
+            return auth.create_token(conn, actor, email, name=name, expires_days=expires_days, apps=apps)
+
+    def actor_for_token(self, secret: str, *, source: str | None = None) -> Actor | None:
+        """The acting user of a bearer token as of now (``None`` if it does not work); every use is audited."""
+        from . import auth
+
+        with self.write() as conn:
+            return auth.actor_for_token(conn, secret, source=source)
+
+    def revoke_token(self, actor: Actor, token_id: int) -> None:
+        from . import auth
+
+        with self.write() as conn:
+            auth.revoke_token(conn, actor, token_id)
+
+    def list_tokens(self, email: str | None = None) -> list[dict[str, Any]]:
+        from . import auth
+
+        with self.read() as conn:
+            return auth.list_tokens(conn, email)
 
     def actor_for(self, user_id: int) -> Actor | None:
         """The acting user as of now (``None`` when deactivated): call once per request."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ import sqlalchemy as sa
 from . import query as q
 from .access import Access, RoleRule
 from .actor import Actor
-from .audit import append_audit, audit_rows
+from .audit import SEALED, append_audit, audit_rows
 from .database import (
     allocate_ids,
     delete_search_documents,
@@ -36,10 +37,12 @@ from .schema import TableSchema
 
 if TYPE_CHECKING:
     from .core import Recordbase
+    from .exchange import Export, ImportReport
 
 MAX_BATCH = 10_000
 STATISTICS_AFTER = 1_000  # rows in one create after which the planner's statistics are refreshed
 _CHUNK = 500
+PERSONAL = ("personal", "sensitive")
 sequence_table: sa.Table = SequenceModel.__table__  # type: ignore[assignment]
 user_table: sa.Table = User.__table__  # type: ignore[assignment]
 file_table: sa.Table = StoredFile.__table__  # type: ignore[assignment]
@@ -88,13 +91,6 @@ def _json(f: Field, value: Any) -> Any:
     if value is None or type(value) in _PLAIN_JSON:
         return value
     return f.type.json_value(f, value)
-
-
-def _audited(f: Field, value: Any) -> Any:
-    """A value as the audit trail keeps it: sealed like the field itself when the field is encrypted."""
-    if value is None or not f.type.encrypted:
-        return _json(f, value)
-    return f.type.to_db(f, value)
 
 
 def chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
@@ -312,7 +308,7 @@ class RecordStore:
         ]
         uids = [(slug, f.uid, f) for slug, f in self.ts.fields.items()]
         entries = [
-            (r.id, {"fields": {uid: [None, _audited(f, r.fields[slug])] for slug, uid, f in uids if r.fields[slug] is not None}})
+            (r.id, {"fields": {uid: [None, self._audited(f, r.fields[slug])] for slug, uid, f in uids if r.fields[slug] is not None}})
             for r in records
         ]
         append_audit(conn, audit_rows(self.actor, "create", app_id=self.ts.app.pk, table_id=self.ts.pk, entries=entries))
@@ -383,6 +379,14 @@ class RecordStore:
         searchable = self.ts.searchable_fields
         return [(row["id"], self._to_record(row, searchable, {}).fields) for row in rows]
 
+    def _audited(self, f: Field, value: Any) -> Any:
+        """A value as the audit trail keeps it: personal and sensitive ones sealed (see audit.py)."""
+        plain = _json(f, value)
+        if plain is None or f.sensitivity not in PERSONAL:
+            return plain
+        text = json.dumps(plain, ensure_ascii=False, separators=(",", ":"), default=str)
+        return {SEALED: self.rb.keys.encrypt(text, f"{self.ts.pk}:{f.uid}")}
+
     def _changes(self, before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[Any]]:
         """Field-level before/after in JSON types, keyed by the field's stable id."""
         changes = {}
@@ -391,7 +395,7 @@ class RecordStore:
             old = before.get(slug)
             if old != new:
                 f = fields[slug]
-                changes[f.uid] = [_audited(f, old), _audited(f, new)]
+                changes[f.uid] = [self._audited(f, old), self._audited(f, new)]
         return changes
 
     # --- read ----------------------------------------------------------------------
@@ -634,6 +638,57 @@ class RecordStore:
         cursor = q.encode_cursor(keys, list(rows[-1][first_key:first_flag])) if more and rows else None
         return Page(records, cursor, total)
 
+    def aggregate(
+        self, *, group_by: Sequence[str] | str | None = None, metrics: Sequence[str] = ("count",),
+        filter: Any = None, search: str | None = None, now: dt.datetime | None = None,
+    ) -> list[Any]:
+        """Metrics (``"count"``, ``"sum:amount"``…) per group of the records this actor reads; see summary.py."""
+        from .summary import aggregate
+
+        return aggregate(self, group_by=group_by, metrics=metrics, filter=filter, search=search, now=now)
+
+    def distinct(self, field: str, *, filter: Any = None, search: str | None = None, limit: int = 100) -> list[tuple[Any, int]]:
+        """(value, count) of ``field`` among the records this actor reads, most frequent first."""
+        from .summary import distinct
+
+        return distinct(self, field, filter=filter, search=search, limit=limit)
+
+    def link_labels(self, records: Sequence[Record], fields: Sequence[str] | None = None) -> dict[str, dict[int, str | None]]:
+        """What each linked record is called, as this actor may see it: link slug → {id: label}.
+
+        The label is the linked record's primary field, read through the
+        linked table's own rules for the same actor: masked where the actor
+        sees it masked, and ``None`` for a record outside its rows, a hidden
+        primary field or a table it cannot read.
+        """
+        out: dict[str, dict[int, str | None]] = {}
+        for f in self.ts.fields.values():
+            if f.type.name != "link" or (fields is not None and f.slug not in fields):
+                continue
+            wanted: set[int] = set()
+            for record in records:
+                value = record.fields.get(f.slug)
+                if value is not None:
+                    wanted.update(value if isinstance(value, list) else [value])
+            labels: dict[int, str | None] = dict.fromkeys(sorted(wanted))
+            target = RecordStore(self.rb, self.actor, self._link_target(f))
+            primary = target.ts.primary_field
+            readable = target.access.full or bool(target.access.readers)
+            if wanted and primary is not None and readable and target.access.visible_somewhere(primary):
+                ids = sorted(wanted)
+                for chunk in chunks(ids, 1000):
+                    page = target.query(filter={"field": "id", "op": "in", "value": list(chunk)}, fields=[primary.slug],
+                                        page_size=1000, with_total=False)
+                    for linked in page.records:
+                        value = linked.fields.get(primary.slug)
+                        if value is None:
+                            continue
+                        # A masked value is already text in the type's shape; a clear one gets its text form.
+                        clear = target.access.clear_everywhere(primary)
+                        labels[linked.id] = primary.type.to_text(primary, value) if clear else str(value)
+            out[f.slug] = labels
+        return out
+
     def count(self, filter: Any = None, search: str | None = None) -> int:
         readers = self.access.require("read")
         request = q.RecordQuery(filter=filter, search=search)
@@ -795,6 +850,27 @@ class RecordStore:
                 entries=[(record_id, {"field": f.uid, "slug": f.slug, "reason": reason})],
             ))
         return value
+
+    # --- export and import: see exchange.py ---------------------------------------------
+
+    def export(
+        self, fmt: str = "csv", fields: Sequence[str] | str | None = None, filter: Any = None,
+        sort: Sequence[Any] | str | None = None, search: str | None = None,
+    ) -> Export:
+        """An export of the records this actor may export (``export`` and ``read`` rights), audited when written."""
+        from .exchange import export_records
+
+        return export_records(self, fmt, fields=fields, filter=filter, sort=sort, search=search)
+
+    def import_rows(
+        self, rows: Any, *, fmt: str | None = None,
+        mapping: Mapping[str, str | None] | None = None, mode: str = "atomic",
+    ) -> ImportReport:
+        """Create records from ``rows`` — mappings of column → cell text, or a CSV/XLSX file (a path or an
+        open file) — with the ``import`` and ``create`` rights; returns an ``ImportReport``."""
+        from .exchange import import_records
+
+        return import_records(self, rows, fmt=fmt, mapping=mapping, mode=mode)
 
     # --- delete, restore, purge: see trash.py -------------------------------------------
 
