@@ -218,3 +218,72 @@ def field_exposure(role: Mapping[str, Any], grant: Mapping[str, Any] | None, ts:
     if rule.levels[f.slug] == 0:
         return "hidden"
     return "clear" if rule.sees_clear(f) else "masked"
+
+
+# --- who may change an app's definition ------------------------------------------------
+
+_PRIVACY_TABLE_KEYS = ("permissions", "consent", "retention", "erasure")
+_PRIVACY_FIELD_KEYS = ("sensitivity", "encrypted", "purpose")
+
+
+def require_builder(actor: Actor, installed: Mapping[str, Any] | None, changed: Mapping[str, Any]) -> None:
+    """Refuse a definition change the actor may not make (``PermissionDenied`` naming what).
+
+    Platform admins and system actors may change anything. Anyone else needs
+    the ``manage`` right on every table the change touches (a new table needs
+    ``manage`` on some table of the app) and may not
+    change the privacy rules: roles, permissions, consent, retention, erasure,
+    nor a field's sensitivity, encryption or purpose — otherwise a builder
+    could grant itself more than it has, or unseal what it may not read.
+    Installing a new app is for admins.
+    """
+    if actor.kind == "system" or actor.is_admin:
+        return
+    if installed is None:
+        raise PermissionDenied("installing an app needs a platform administrator")
+    mine = actor.roles_in(installed["slug"])
+    managed = {
+        t["id"] for t in installed["tables"]
+        if any((t.get("permissions") or {}).get(role, {}).get("manage") for role in mine)
+    }
+    if not managed:
+        raise PermissionDenied(f'you may not change the app "{installed["slug"]}"')
+    new_tables = {t["id"]: t for t in changed["tables"]}
+    for table in installed["tables"]:
+        if new_tables.get(table["id"]) != table and table["id"] not in managed:
+            raise PermissionDenied(f'you may not change the table "{table["slug"]}"')
+    unmanaged = {t["slug"] for t in installed["tables"] if t["id"] not in managed}
+    old_views = {v["slug"]: v for v in installed.get("views") or []}
+    new_views = {v["slug"]: v for v in changed.get("views") or []}
+    for slug in sorted(set(old_views) | set(new_views)):
+        before, after = old_views.get(slug), new_views.get(slug)
+        if before != after and {v.get("table") for v in (before, after) if v} & unmanaged:
+            raise PermissionDenied(f'you may not change the view "{slug}": its table is not yours to manage')
+    refused = _privacy_changes(installed, changed)
+    if refused:
+        raise PermissionDenied(
+            f"only a platform administrator may change {refused[0]}",
+            [Problem("/", f"only a platform administrator may change {what}") for what in refused],
+        )
+
+
+def _privacy_changes(installed: Mapping[str, Any], changed: Mapping[str, Any]) -> list[str]:
+    found = []
+    if (installed.get("roles") or []) != (changed.get("roles") or []):
+        found.append("the roles")
+    old_tables = {t["id"]: t for t in installed["tables"]}
+    for table in changed["tables"]:
+        old = old_tables.get(table["id"])
+        if old is None:
+            if any(table.get(key) for key in _PRIVACY_TABLE_KEYS):
+                found.append(f'the privacy rules of the new table "{table["slug"]}"')
+            continue
+        for key in _PRIVACY_TABLE_KEYS:
+            if old.get(key) != table.get(key):
+                found.append(f'the {key} of "{table["slug"]}"')
+        old_fields = {f["id"]: f for f in old["fields"]}
+        for f in table["fields"]:
+            before = old_fields.get(f["id"])
+            if before is not None and any(before.get(k) != f.get(k) for k in _PRIVACY_FIELD_KEYS):
+                found.append(f'the sensitivity, encryption or purpose of "{table["slug"]}.{f["slug"]}"')
+    return found

@@ -22,6 +22,7 @@ from alembic.config import Config as AlembicConfig
 
 from . import fields as field_types
 from . import users
+from .access import require_builder
 from .actor import Actor
 from .audit import ChainBreak, audit_table, verify_chain, write_audit
 from .config import Settings
@@ -146,6 +147,7 @@ class Recordbase:
                 if plan.is_empty:
                     transaction.rollback()
                     return InstallResult(plan, applied=False)
+                require_builder(actor, installed, plan.definition)
                 old = self._load_schema(conn, row) if row else None
                 migrator = Migrator(self, conn, actor, force=force)
                 app = migrator.apply(plan, row, old)

@@ -689,6 +689,12 @@ class RecordStore:
             out[f.slug] = labels
         return out
 
+    def history(self, record_id: int, limit: int = 500) -> list[Any]:
+        """Who changed what and when, as this actor may see it (hidden fields left out, masked ones masked)."""
+        from .history import record_history
+
+        return record_history(self, record_id, limit)
+
     def count(self, filter: Any = None, search: str | None = None) -> int:
         readers = self.access.require("read")
         request = q.RecordQuery(filter=filter, search=search)
