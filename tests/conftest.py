@@ -134,7 +134,7 @@ def postgres_database(server: Any, name: str) -> Iterator[str]:
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     return Settings.from_env(
-        environ={},
+        environ={"RECORDBASE_PG_BIN": pg_bin()},
         instance_path=tmp_path / "instance",
         database_url=database_url,
         secret_key="test-secret",
@@ -201,6 +201,13 @@ def clean_env(**recordbase: str) -> dict[str, str]:
     return env
 
 
+def pg_bin() -> str:
+    """The folder of pgserver's PostgreSQL tools (pg_dump, pg_restore), matching the test server."""
+    from pgserver._commands import POSTGRES_BIN_PATH
+
+    return str(POSTGRES_BIN_PATH)
+
+
 @pytest.fixture
 def instance(tmp_path: Path) -> Path:
     return tmp_path / "instance"
@@ -209,7 +216,7 @@ def instance(tmp_path: Path) -> Path:
 @pytest.fixture
 def cli(tmp_path: Path, instance: Path, database_url: str) -> Cli:
     """Run ``recordbase ARGS...`` on the test instance and database, from a scratch directory."""
-    env = clean_env(instance_path=str(instance), database_url=database_url)
+    env = clean_env(instance_path=str(instance), database_url=database_url, pg_bin=pg_bin())
     return lambda *args: run_cli(args, env, tmp_path)
 
 
@@ -218,7 +225,7 @@ def engine(cli: Cli, instance: Path, database_url: str) -> Iterator[Recordbase]:
     """An engine on the same instance as the CLI, after ``recordbase init``."""
     assert cli("init", "--admin-password", "s3cret-pass").code == 0
     rb = Recordbase(
-        Settings.from_env(environ={}, instance_path=instance, database_url=database_url)
+        Settings.from_env(environ={"RECORDBASE_PG_BIN": pg_bin()}, instance_path=instance, database_url=database_url)
     )
     yield rb
     rb.dispose()

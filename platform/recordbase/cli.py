@@ -1,4 +1,4 @@
-"""The ``recordbase`` command line: init, check, install, apps, users, tokens, inventory, subject, audit, keys, retention, export, import, trash, serve.
+"""The ``recordbase`` command line: init, check, install, apps, users, tokens, inventory, subject, audit, keys, retention, export, import, trash, backup, restore, serve.
 
 Exit status 0 on success, 1 on a user error with a one-line message (or one
 line per problem), never a traceback for bad input.
@@ -613,6 +613,31 @@ def trash_purge() -> None:
     """Erase for good what has been in the trash past RECORDBASE_TRASH_DAYS (safe from cron)."""
     count = _engine().purge_trash(CLI_ACTOR)
     click.echo(f"purged {count} expired trash entr{'y' if count == 1 else 'ies'}")
+
+
+@main.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def backup_command(path: Path) -> None:
+    """Write a backup of the database to PATH while the app keeps running (keys are not in it)."""
+    from .backup import backup
+
+    result = backup(_engine(), path, CLI_ACTOR)
+    click.echo(f"wrote {result.path} ({result.size:,} bytes); back the keys up separately")
+
+
+@main.command("restore")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def restore_command(path: Path, yes: bool) -> None:
+    """Replace the database with the backup at PATH. Stop every server on it first."""
+    from .backup import restore
+
+    if not yes:
+        click.confirm("replace the whole database with this backup?", abort=True)
+    settings = Settings.from_env()
+    restore(settings, path)
+    _engine()  # upgrades an older backup's system tables
+    click.echo(f"restored {path}")
 
 
 @main.command()
