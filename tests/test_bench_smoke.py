@@ -20,6 +20,7 @@ OPERATIONS = [
     "search",
     "create_one",
     "bulk_create_10000",
+    "import_csv",
     "add_field",
     "stream_all",
 ]
