@@ -100,13 +100,13 @@ def test_the_inventory_lists_every_personal_and_sensitive_field_and_who_sees_it_
             "app": "care", "table": "customers", "field": "phone", "field_id": care.app("care").tables["customers"].fields["phone"].uid,
             "type": "phone", "sensitivity": "personal", "purpose": "Call about repairs.", "encrypted": True,
             "retention": "anonymise 365 days after created", "consent": {"purposes": ["service"], "version": 3},
-            "roles": {"agent": "masked", "supervisor": "masked"},
+            "erasure": "delete", "roles": {"agent": "masked", "supervisor": "masked"},
         },
         {
             "app": "care", "table": "customers", "field": "id_number", "field_id": care.app("care").tables["customers"].fields["id_number"].uid,
             "type": "text", "sensitivity": "sensitive", "purpose": "Warranty checks.", "encrypted": True,
             "retention": "anonymise 365 days after created", "consent": {"purposes": ["service"], "version": 3},
-            "roles": {"agent": "hidden", "supervisor": "masked"},
+            "erasure": "delete", "roles": {"agent": "hidden", "supervisor": "masked"},
         },
     ]
 
@@ -116,7 +116,7 @@ def test_the_inventory_from_the_command_line_as_csv(cli, engine):
     result = cli("inventory", "--format", "csv")
     assert result.code == 0, result.err
     assert result.out == [
-        "app,table,field,type,sensitivity,purpose,encrypted,retention,consent,agent,supervisor",
-        "care,customers,phone,phone,personal,Call about repairs.,yes,anonymise 365 days after created,service (v3),masked,masked",
-        "care,customers,id_number,text,sensitive,Warranty checks.,yes,anonymise 365 days after created,service (v3),hidden,masked",
+        "app,table,field,type,sensitivity,purpose,encrypted,retention,consent,erasure,agent,supervisor",
+        "care,customers,phone,phone,personal,Call about repairs.,yes,anonymise 365 days after created,service (v3),delete,masked,masked",
+        "care,customers,id_number,text,sensitive,Warranty checks.,yes,anonymise 365 days after created,service (v3),delete,hidden,masked",
     ]

@@ -269,12 +269,13 @@ def inventory(fmt: str) -> None:
         return
     roles = sorted({role for row in rows for role in row["roles"]})
     out = csv.writer(sys.stdout, lineterminator="\n")
-    out.writerow(["app", "table", "field", "type", "sensitivity", "purpose", "encrypted", "retention", "consent", *roles])
+    out.writerow(["app", "table", "field", "type", "sensitivity", "purpose", "encrypted", "retention", "consent", "erasure", *roles])
     for row in rows:
         consent = "" if not row["consent"] else f'{", ".join(row["consent"]["purposes"] or [])} (v{row["consent"]["version"]})'
         out.writerow([
             row["app"], row["table"], row["field"], row["type"], row["sensitivity"], row["purpose"] or "",
-            "yes" if row["encrypted"] else "no", row["retention"] or "", consent, *(row["roles"].get(r, "") for r in roles),
+            "yes" if row["encrypted"] else "no", row["retention"] or "", consent, row["erasure"],
+            *(row["roles"].get(r, "") for r in roles),
         ])
 
 

@@ -49,6 +49,13 @@ class InstallResult:
     app: AppSchema | None = None
 
 
+def erasure_text(rule: Mapping[str, Any] | None) -> str:
+    """What a data subject's erasure does to a table's records, in words."""
+    if not rule or rule.get("action") == "delete":
+        return "delete"
+    return f'anonymise ({rule.get("reason")})'
+
+
 def check_all(definition: Any) -> list[Problem]:
     """Every problem with a definition: the meta-schema, cross-checks, then each field type's own.
 
@@ -361,6 +368,7 @@ class Recordbase:
                         "encrypted": f.type.encrypted,
                         "retention": None if not retention else f'{retention["action"]} {retention["days"]} days after {retention["field"]}',
                         "consent": None if not consent else {"purposes": consent.get("purposes"), "version": consent.get("version")},
+                        "erasure": erasure_text(ts.definition.get("erasure")),
                         "roles": {r["slug"]: field_exposure(r, grants.get(r["slug"]), ts, f) for r in roles},
                     })
         return rows
