@@ -156,3 +156,40 @@ def test_audit_show_answers_who_touched_a_field_of_a_record_when(cli, engine):
     assert "李" not in "\n".join(shown.out) and "[sealed]" in shown.out[1]
     assert cli("audit", "show", "--app", "people", "--until", "2000-01-01").out == []
     assert cli("audit", "show", "--field", "name").err == ["error: --table and --field need --app"]
+
+
+def _reference_canonical(entry) -> str:
+    """The canonical form as first defined: serialise the digest form of the changes."""
+    import datetime as dt
+    import json
+
+    from recordbase.audit import _HASHED, _digest_form
+
+    fields = {key: entry[key] for key in _HASHED}
+    fields["changes"] = _digest_form(fields["changes"])
+    at = fields["at"]
+    fields["at"] = at.astimezone(dt.UTC).isoformat(timespec="microseconds") if isinstance(at, dt.datetime) else at
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def test_the_fast_canonical_form_is_the_defined_one():
+    import datetime as dt
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from recordbase.audit import canonical_form
+
+    text = st.text(alphabet=st.characters(codec="utf-8"), max_size=12) | st.sampled_from(['{"$sealed":"x"}', "$sealed", '"', "\\"])
+    leaf = st.none() | st.booleans() | st.integers() | text
+    sealed = st.builds(lambda v: {"$sealed": v}, st.from_regex(r"v1:[0-9]:[A-Za-z0-9_=-]{0,30}", fullmatch=True) | text | st.integers())
+    erased = st.builds(lambda v: {"$erased": v}, st.from_regex(r"[0-9a-f]{64}", fullmatch=True) | st.integers())
+    values = st.recursive(leaf | sealed | erased, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3), max_leaves=12)
+
+    @settings(max_examples=400, deadline=None)
+    @given(values)
+    def check(changes):
+        entry = {"id": 1, "at": dt.datetime(2026, 1, 2, tzinfo=dt.UTC), "actor_kind": "user", "actor_id": 3,
+                 "actor_name": "李雷", "action": "update", "app_id": 1, "table_id": 2, "record_id": 4, "changes": changes}
+        assert canonical_form(entry) == _reference_canonical(entry)
+
+    check()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -79,14 +80,36 @@ def _erased_form(value: Any) -> tuple[Any, int]:
     return value, 0
 
 
-def entry_hash(prev_hash: str, entry: Mapping[Any, Any]) -> str:
-    """The hash of an entry chained to its predecessor's, over a canonical JSON form."""
+def canonical_form(entry: Mapping[Any, Any]) -> str:
+    """The canonical JSON an entry's hash covers: its fields, sealed values as digests."""
     fields = {key: entry[key] for key in _HASHED}
-    fields["changes"] = _digest_form(fields["changes"])
     at = fields["at"]
     fields["at"] = at.astimezone(dt.UTC).isoformat(timespec="microseconds") if isinstance(at, dt.datetime) else at
-    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    if SEALED not in text and ERASED not in text:
+        return text
+    # The same text as serialising _digest_form(changes), done on the text (much faster for big
+    # batches): an unescaped {"$sealed":"…"} can only be a one-key dict, since quotes inside
+    # JSON strings are escaped. Anything unusual takes the slow, obvious way.
+    swapped, count = _SEALED_TEXT.subn(_text_digest, text)
+    if count != text.count('{"' + SEALED + '":') + text.count('{"' + ERASED + '":'):
+        fields["changes"] = _digest_form(fields["changes"])
+        return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return swapped
+
+
+_SEALED_TEXT = re.compile(r'\{"\$(sealed|erased)":"([^"\\]*)"\}')
+
+
+def _text_digest(match: re.Match[str]) -> str:
+    value = match.group(2)
+    digest = hashlib.sha256(value.encode()).hexdigest() if match.group(1) == "sealed" else value
+    return '{"$digest":"' + digest + '"}'
+
+
+def entry_hash(prev_hash: str, entry: Mapping[Any, Any]) -> str:
+    """The hash of an entry chained to its predecessor's, over a canonical JSON form."""
+    return hashlib.sha256((prev_hash + canonical_form(entry)).encode()).hexdigest()
 
 
 def append_audit(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
