@@ -1,4 +1,4 @@
-"""The ``recordbase`` command line: init, check, install, apps, users, tokens, inventory, subject, audit, keys, retention, export, import, trash, backup, restore, serve.
+"""The ``recordbase`` command line: init, check, install, apps, users, tokens, inventory, subject, audit, keys, retention, export, import, trash, webhooks, backup, restore, serve.
 
 Exit status 0 on success, 1 on a user error with a one-line message (or one
 line per problem), never a traceback for bad input.
@@ -614,6 +614,97 @@ def trash_purge() -> None:
     """Erase for good what has been in the trash past RECORDBASE_TRASH_DAYS (safe from cron)."""
     count = _engine().purge_trash(CLI_ACTOR)
     click.echo(f"purged {count} expired trash entr{'y' if count == 1 else 'ies'}")
+
+
+@main.group()
+def webhooks() -> None:
+    """Webhooks: a signed POST for each create, update and delete of a table's records."""
+
+
+@webhooks.command("add")
+@click.argument("app")
+@click.argument("table")
+@click.argument("url")
+@click.option("--event", "events", multiple=True, type=click.Choice(["create", "update", "delete"]),
+              help="Repeatable; default: all three.")
+@click.option("--owner", "owner_email", default=None,
+              help="Send the records as this user sees them (default: everything, as the system).")
+@click.option("--allow-private", is_flag=True, help="Let it reach loopback and private addresses (trusted targets only).")
+def webhooks_add(app: str, table: str, url: str, events: tuple[str, ...], owner_email: str | None, allow_private: bool) -> None:
+    """Add a webhook; prints its signing secret, which is not shown again."""
+    webhook_id, secret = _engine().create_webhook(CLI_ACTOR, app, table, url, list(events) or None,
+                                                  owner_email=owner_email, allow_private=allow_private)
+    click.echo(secret)
+    click.echo(f"webhook {webhook_id} on {app}.{table}; the secret above signs its deliveries and is not shown again", err=True)
+
+
+@webhooks.command("list")
+@click.option("--app", default=None)
+def webhooks_list(app: str | None) -> None:
+    """id, app.table, URL, events, owner, private addresses allowed, pending and failed deliveries."""
+    for w in _engine().list_webhooks(app):
+        flags = ("" if w["active"] else "inactive ") + ("private-ok" if w["allow_private"] else "")
+        click.echo(f"{w['id']}\t{w['app']}.{w['table']}\t{w['url']}\t{','.join(w['events'])}\t{w['owner'] or 'system'}"
+                   f"\t{flags.strip() or '-'}\tpending {w['pending']}\tfailed {w['failed']}")
+
+
+@webhooks.command("remove")
+@click.argument("webhook_id", type=int)
+def webhooks_remove(webhook_id: int) -> None:
+    """Delete a webhook and its delivery log."""
+    _engine().delete_webhook(CLI_ACTOR, webhook_id)
+    click.echo(f"webhook {webhook_id} removed")
+
+
+@webhooks.command("deliveries")
+@click.argument("webhook_id", type=int)
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+def webhooks_deliveries(webhook_id: int, limit: int) -> None:
+    """The delivery log, newest first: id, event, record, status, attempts, last answer, next attempt."""
+    when = lambda v: f"{v:%Y-%m-%d %H:%M:%S}" if v else "-"  # noqa: E731
+    for d in _engine().deliveries(webhook_id, limit):
+        answer = d["last_error"] or (str(d["last_status_code"]) if d["last_status_code"] else "-")
+        click.echo(f"{d['id']}\t{d['event']}\t{d['record_id']}\t{d['status']}\t{d['attempts']}\t{answer}"
+                   f"\t{when(d['delivered_at'] or d['next_attempt_at'])}")
+
+
+@webhooks.command("deliver")
+@click.option("--loop", is_flag=True, help="Keep delivering until interrupted (default: one pass, for cron).")
+@click.option("--interval", type=click.FloatRange(0.1, 3600), default=5.0, show_default=True, help="Seconds between passes with --loop.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True, help="Deliveries per pass.")
+def webhooks_deliver(loop: bool, interval: float, limit: int) -> None:
+    """Send the deliveries that are due; retried ones wait 30 s, 1 min, 2 min … (8 attempts)."""
+    import time
+
+    from .webhooks import deliver_due
+
+    rb = _engine()
+    errors = False
+    try:
+        while True:
+            counts = deliver_due(rb, limit=limit)
+            errors = bool(counts.errors)
+            for error in counts.errors:
+                click.echo(f"error: {error}", err=True)
+            if counts.attempted or not loop:
+                click.echo(f"delivered {counts.delivered}, to retry {counts.retrying}, failed {counts.failed}")
+            if not loop:
+                break
+            if counts.attempted < limit:
+                time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    if errors and not loop:
+        sys.exit(1)
+
+
+@webhooks.command("prune")
+@click.option("--days", type=click.IntRange(1, 36_500), default=30, show_default=True)
+def webhooks_prune(days: int) -> None:
+    """Delete delivered and failed deliveries older than --days from the log (cron: daily)."""
+    from .webhooks import prune
+
+    click.echo(f"pruned {prune(_engine(), days=days)} deliveries")
 
 
 @main.command("backup")

@@ -503,5 +503,41 @@ class Recordbase:
             store._write_search(conn, store.search_items(rows), fresh=True)
             last = rows[-1]["id"]
 
+    # --- webhooks (see webhooks.py) -----------------------------------------------------
+
+    def create_webhook(self, actor: Actor, app: str, table: str, url: str, events: list[str] | None = None,
+                       owner_email: str | None = None, allow_private: bool = False) -> tuple[int, str]:
+        """A webhook on ``app``.``table``: (its id, its signing secret — shown only now).
+
+        Needs an administrator, or ``manage`` and ``read`` on the table (the
+        webhook then sends what that user sees). Only an administrator may name
+        another owner or allow private addresses. Audited, without the secret.
+        """
+        from . import webhooks
+
+        return webhooks.create(self, actor, app, table, url, events, owner_email=owner_email, allow_private=allow_private)
+
+    def list_webhooks(self, app: str | None = None) -> list[dict[str, Any]]:
+        from . import webhooks
+
+        return webhooks.listing(self, app)
+
+    def delete_webhook(self, actor: Actor, webhook_id: int) -> None:
+        from . import webhooks
+
+        webhooks.remove(self, actor, webhook_id)
+
+    def deliveries(self, webhook_id: int, limit: int = 50) -> list[dict[str, Any]]:
+        """A webhook's delivery log, newest first (status, attempts, last answer; not the bodies)."""
+        from . import webhooks
+
+        return webhooks.delivery_log(self, webhook_id, limit)
+
+    def deliver_webhooks(self, *, limit: int = 100) -> Any:
+        """Send the webhook deliveries that are due (``webhooks.deliver_due``); never raises."""
+        from . import webhooks
+
+        return webhooks.deliver_due(self, limit=limit)
+
 
 __all__ = ["Recordbase", "InstallResult", "PlanRefused"]

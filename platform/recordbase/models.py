@@ -200,3 +200,49 @@ class Token(Base):
     expires_at: Mapped[dt.datetime | None]
     last_used_at: Mapped[dt.datetime | None]
     revoked_at: Mapped[dt.datetime | None]
+
+
+class Webhook(Base):
+    """A table's webhook: deliveries are built as ``owner_id`` sees each record (``None``: system-owned, sees all).
+
+    ``secret`` is sealed with the data keys (context ``"webhook"``): it is shown
+    once, when made, and recovered only to sign deliveries.
+    """
+
+    __tablename__ = "rb_webhook"
+    __table_args__ = (sa.Index("ix_rb_webhook_table", "table_id", "active"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    app_id: Mapped[int] = mapped_column(sa.ForeignKey("rb_app.id", ondelete="CASCADE"))
+    table_id: Mapped[int] = mapped_column(sa.ForeignKey("rb_table.id", ondelete="CASCADE"))
+    owner_id: Mapped[int | None] = mapped_column(sa.ForeignKey("rb_user.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(sa.String(2000))
+    secret: Mapped[str] = mapped_column(sa.String(500))
+    events: Mapped[list[Any]]
+    allow_private: Mapped[bool] = mapped_column(default=False)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(sa.String(200))
+
+
+class WebhookDelivery(Base):
+    """The outbox and delivery log: one row per webhook and record change, written with the change."""
+
+    __tablename__ = "rb_webhook_delivery"
+    __table_args__ = (
+        sa.Index("ix_rb_webhook_delivery_due", "status", "next_attempt_at"),
+        sa.Index("ix_rb_webhook_delivery_webhook", "webhook_id", "record_id"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(sa.ForeignKey("rb_webhook.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(sa.String(16))
+    record_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    payload: Mapped[dict[str, Any]]  # {"$sealed": <the JSON body, encrypted>}
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[dt.datetime | None]
+    last_status_code: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(sa.String(1000))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[dt.datetime | None]

@@ -312,6 +312,9 @@ class RecordStore:
             for r in records
         ]
         append_audit(conn, audit_rows(self.actor, "create", app_id=self.ts.app.pk, table_id=self.ts.pk, entries=entries))
+        from .webhooks import enqueue  # webhooks: the outbox, in this transaction
+
+        enqueue(conn, self, "create", records)
         return self._seen_many(conn, records)
 
     def _own(self, roles: Sequence[RoleRule], values: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -757,7 +760,11 @@ class RecordStore:
                 self._write_search(conn, [(record_id, after)])
             changes = self._changes(current.fields, {s: after[s] for s in prepared.parsed})
             append_audit(conn, audit_rows(self.actor, "update", app_id=self.ts.app.pk, table_id=self.ts.pk, entries=[(record_id, {"fields": changes})]))
-            return self._seen(conn, self._get(conn, record_id, list(self.ts.fields.values())))
+            updated = self._get(conn, record_id, list(self.ts.fields.values()))
+            from .webhooks import enqueue  # webhooks: the outbox, in this transaction
+
+            enqueue(conn, self, "update", [updated])
+            return self._seen(conn, updated)
 
     def _require_row(self, conn: sa.Connection, record_id: Any, roles: Sequence[RoleRule], now: dt.datetime) -> None:
         """``NotFound`` — the same as for a missing record — when no role in ``roles`` covers the record."""

@@ -99,6 +99,9 @@ def delete_records(store: RecordStore, conn: sa.Connection, ids: Sequence[int], 
             raise LinkedRecordError(
                 f'cannot delete: {count} in "{other.ts.slug}" link here through "{f.slug}"{first}; unlink them first'
             )
+    from .webhooks import enqueue  # the records as they were, before their rows and links go
+
+    enqueue(conn, store, "delete", ids)
     links: dict[int, dict[str, list[int]]] = {}
     for slug, junction in store.ts.junctions.items():
         for src, dst in conn.execute(sa.select(junction.c.src, junction.c.dst).where(junction.c.src.in_(ids)).order_by(junction.c.src, junction.c.position)):
