@@ -604,3 +604,42 @@ def test_prune_drops_old_finished_deliveries(rb, server):
     assert webhooks.prune(rb, days=30) == 0
     assert webhooks.prune(rb, days=30, now=utcnow() + dt.timedelta(days=31)) == 1
     assert [d["status"] for d in deliveries(rb, hook)] == ["pending"]
+
+
+def test_the_served_app_delivers_webhooks_in_the_background(tmp_path, instance, database_url, engine, server):
+    """`recordbase serve` on 127.0.0.1: a change made meanwhile reaches the hook without a cron job."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from conftest import clean_env, pg_bin
+
+    engine.install(crm_definition(), SYSTEM)
+    engine.create_webhook(SYSTEM, APP, "deals", server.url, allow_private=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = clean_env(instance_path=str(instance), database_url=database_url, pg_bin=pg_bin())
+    process = subprocess.Popen([sys.executable, "-m", "recordbase.cli", "serve", "--port", str(port)],
+                               env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as answer:
+                    assert answer.status == 200
+                    break
+            except OSError:
+                assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+                assert time.monotonic() < deadline, "the server did not come up"
+                time.sleep(0.2)
+        engine.records(SYSTEM, APP, "deals").create({"name": "Served"})
+        while not server.received and time.monotonic() < deadline:
+            time.sleep(0.2)
+        [got] = server.received
+        assert json.loads(got.body)["record"]["fields"]["name"] == "Served"
+    finally:
+        process.terminate()
+        process.wait(10)

@@ -735,14 +735,23 @@ def restore_command(path: Path, yes: bool) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
-def serve(host: str, port: int) -> None:
-    """Serve the web app."""
+@click.option("--no-webhooks", is_flag=True, help="Do not deliver webhooks from this process (run `webhooks deliver --loop` elsewhere).")
+def serve(host: str, port: int, no_webhooks: bool) -> None:
+    """Serve the web app (and deliver webhooks in the background)."""
     from recordbase_web import create_app
 
+    from .webhooks import DeliveryWorker
+
     app = create_app()
-    app.extensions["recordbase"].init_db()
+    rb = app.extensions["recordbase"]
+    rb.init_db()
+    worker = None if no_webhooks else DeliveryWorker(rb).start()
     click.echo(f"serving on http://{host}:{port}")
-    app.run(host=host, port=port, threaded=True)
+    try:
+        app.run(host=host, port=port, threaded=True)
+    finally:
+        if worker is not None:
+            worker.stop()
 
 
 if __name__ == "__main__":
