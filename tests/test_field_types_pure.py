@@ -863,3 +863,14 @@ def test_operators() -> None:
     }
     assert fields.get("date").operators == order | relative
     assert fields.get("datetime").operators == order | relative
+
+
+@pytest.mark.parametrize("type_name", ["text", "long_text", "email", "url", "phone"])
+def test_text_with_a_nul_character_is_refused_on_every_database(type_name):
+    assert refusal(make_field(type_name), "a\x00b@example.com") == "contains a NUL character"
+
+
+@pytest.mark.parametrize("value", [2**63, str(2**64), 0, -1])
+def test_record_ids_outside_bigint_are_refused(value):
+    with pytest.raises(FieldValueError, match="record id"):
+        parse(make_field("link", table="t"), value)

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import sqlalchemy as sa
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.utils.exceptions import InvalidFileException
 
 from . import query as q
@@ -218,7 +219,8 @@ class Export:
             elif type(value) is dt.date and value.year >= 1900:  # spreadsheets count days from 1900
                 cells.append(value)
             else:
-                cells.append(text)
+                # Spreadsheets cannot hold control characters (ESC, BEL…): they are dropped, not fatal.
+                cells.append(ILLEGAL_CHARACTERS_RE.sub("", text) if text else text)
         return cells
 
     # --- writing ---------------------------------------------------------------------

@@ -23,6 +23,7 @@ from .database import search_condition
 from .errors import Problem, QueryError
 from .fields import Field, FieldValueError, FilterContext
 from .fields.base import ORDER_OPS, RELATIVE_DATE_OPS
+from .fields.relation import MAX_ID
 from .schema import TableSchema
 
 #: System columns that can be filtered and sorted like fields, mapped to a field type.
@@ -65,9 +66,11 @@ class _IdType:
     @staticmethod
     def operand(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, str) and value.isdigit():
-                return int(value)
-            raise FieldValueError("expected a record id (an integer)")
+            if not (isinstance(value, str) and value.isdigit()):
+                raise FieldValueError("expected a record id (an integer)")
+            value = int(value)
+        if not -MAX_ID <= value <= MAX_ID:
+            raise FieldValueError("a record id is at most 2^63 - 1")
         return value
 
 

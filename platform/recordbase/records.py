@@ -30,6 +30,7 @@ from .database import (
 )
 from .errors import Conflict, NotFound, PermissionDenied, Problem, ValidationError
 from .fields import Field, FieldType, FieldValueError, FilterContext
+from .fields.relation import MAX_ID
 from .models import Sequence as SequenceModel
 from .models import StoredFile, User, utcnow
 from .reads import PreparedSelect
@@ -474,7 +475,7 @@ class RecordStore:
 
     def get(self, record_id: int, fields: Sequence[str] | None = None) -> Record:
         """One record by id; ``NotFound`` when there is none."""
-        if isinstance(record_id, bool) or not isinstance(record_id, int):
+        if isinstance(record_id, bool) or not isinstance(record_id, int) or not 0 < record_id <= MAX_ID:
             raise NotFound(f'no record {record_id!r} in "{self.ts.slug}"')
         if not self.access.full:
             return self._get_checked(record_id, fields)
@@ -768,7 +769,7 @@ class RecordStore:
 
     def _require_row(self, conn: sa.Connection, record_id: Any, roles: Sequence[RoleRule], now: dt.datetime) -> None:
         """``NotFound`` — the same as for a missing record — when no role in ``roles`` covers the record."""
-        if isinstance(record_id, bool) or not isinstance(record_id, int):
+        if isinstance(record_id, bool) or not isinstance(record_id, int) or not 0 < record_id <= MAX_ID:
             raise NotFound(f'no record {record_id!r} in "{self.ts.slug}"')
         cond = self.access.condition(roles, now, self.rb.dialect)
         if conn.execute(sa.select(self.table.c.id).where(self.table.c.id == record_id, cond)).first() is None:

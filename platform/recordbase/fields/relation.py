@@ -14,13 +14,15 @@ from faker import Faker
 from . import register
 from .base import EMPTY_OPS, EQUALITY_OPS, Field, FieldType, FieldValueError, FilterContext
 
+MAX_ID = 2**63 - 1  # ids are BIGINT: anything larger cannot name a record
+
 
 def _record_id(value: Any) -> int:
     if isinstance(value, bool):
         raise FieldValueError("expected a record id (a positive integer)")
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
-    if not isinstance(value, int) or value < 1:
+    if not isinstance(value, int) or not 1 <= value <= MAX_ID:
         raise FieldValueError("expected a record id (a positive integer)")
     return value
 

@@ -32,6 +32,8 @@ class TextType(FieldType):
         if value is None:
             return None
         text = ensure_str(value)
+        if "\x00" in text:  # no database keeps it the same way (PostgreSQL refuses it)
+            raise FieldValueError("contains a NUL character")
         text = text.strip() if "\n" not in text else text
         if not text:
             return None
