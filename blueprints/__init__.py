@@ -16,7 +16,8 @@ from flask import Flask
 from recordbase.config import Settings
 from recordbase.core import Recordbase
 
-from . import errors, health
+from . import api, docs, errors, health, identity
+from .config import config_value
 
 TEMPLATE_FOLDER = Path(__file__).resolve().parent.parent / "templates"
 
@@ -40,10 +41,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         RECORDBASE_SETTINGS=settings,
     )
     app.config.update(overrides)
+    if app.config.get("MAX_CONTENT_LENGTH") is None:  # larger request bodies are refused with 413
+        megabytes = float(config_value(app, "RECORDBASE_MAX_REQUEST_MB", "16"))
+        app.config["MAX_CONTENT_LENGTH"] = int(megabytes * 1024 * 1024)
 
     init_engine(app, settings)
     errors.init_app(app)
+    identity.init_app(app)
     health.init_app(app)
+    api.init_app(app)
+    docs.init_app(app)
     return app
 
 
