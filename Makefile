@@ -8,6 +8,8 @@ PORT ?= 5000
 ROWS ?= 1000000
 OUT ?=
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist): each starts its own PostgreSQL. "0" runs in one process.
+PYTEST_WORKERS ?= auto
 LINT_PATHS := $(wildcard platform blueprints tests bench)
 
 .DEFAULT_GOAL := help
@@ -54,7 +56,7 @@ run: venv assets init
 # --- Quality --------------------------------------------------------------------
 test: venv assets
 	@$(MAKE) --no-print-directory lint
-	$(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/pytest -p no:cacheprovider -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # Lint errors fail the build; formatting drift is only reported.
 lint: venv
