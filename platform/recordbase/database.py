@@ -7,10 +7,20 @@ can be read as if there were one database.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+
+
+def json_text(value: Any) -> str:
+    """JSON columns' serialiser: orjson (several times faster on audit entries), json for what it refuses."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # e.g. an integer beyond 64 bits
+        return json.dumps(value, ensure_ascii=False)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -20,6 +30,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     every SQLAlchemy error message and log line.
     """
     kwargs.setdefault("hide_parameters", True)
+    kwargs.setdefault("json_serializer", json_text)
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30}, **kwargs)
         sa.event.listen(engine, "connect", _sqlite_on_connect)

@@ -94,6 +94,9 @@ def _json(f: Field, value: Any) -> Any:
     return f.type.json_value(f, value)
 
 
+_quoted: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]  # as json.dumps(s, ensure_ascii=False)
+
+
 def chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -113,6 +116,7 @@ class RecordStore:
         self._defaults = [f for f in self._inputs.values() if f.default is not None]
         self._required = [f for f in self._inputs.values() if f.required]
         self._columns_out = [(slug, f) for slug, f in self._inputs.items() if slug not in ts.junctions]
+        self._personal = frozenset(slug for slug, f in ts.fields.items() if f.sensitivity in PERSONAL)
 
     # --- validation: the one door in ----------------------------------------
 
@@ -386,9 +390,10 @@ class RecordStore:
     def _audited(self, f: Field, value: Any) -> Any:
         """A value as the audit trail keeps it: personal and sensitive ones sealed (see audit.py)."""
         plain = _json(f, value)
-        if plain is None or f.sensitivity not in PERSONAL:
+        if plain is None or f.slug not in self._personal:
             return plain
-        text = json.dumps(plain, ensure_ascii=False, separators=(",", ":"), default=str)
+        # The JSON text of the value (a string's is just its quoted form: the common case, made cheap).
+        text = _quoted(plain) if type(plain) is str else json.dumps(plain, ensure_ascii=False, separators=(",", ":"), default=str)
         return {SEALED: self.rb.keys.encrypt(text, f"{self.ts.pk}:{f.uid}")}
 
     def _changes(self, before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[Any]]:
@@ -879,12 +884,13 @@ class RecordStore:
     def import_rows(
         self, rows: Any, *, fmt: str | None = None,
         mapping: Mapping[str, str | None] | None = None, mode: str = "atomic",
+        on_progress: Callable[[int], None] | None = None,
     ) -> ImportReport:
         """Create records from ``rows`` — mappings of column → cell text, or a CSV/XLSX file (a path or an
         open file) — with the ``import`` and ``create`` rights; returns an ``ImportReport``."""
         from .exchange import import_records
 
-        return import_records(self, rows, fmt=fmt, mapping=mapping, mode=mode)
+        return import_records(self, rows, fmt=fmt, mapping=mapping, mode=mode, on_progress=on_progress)
 
     # --- delete, restore, purge: see trash.py -------------------------------------------
 
