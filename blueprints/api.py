@@ -20,6 +20,13 @@ for anonymous calls, address — and per address: ``RECORDBASE_RATE_LIMIT``
 stored in ``RECORDBASE_RATELIMIT_STORAGE`` (default ``memory://``: per
 process; give ``redis://…`` or ``memcached://…`` to share between workers).
 Request bodies are limited by ``MAX_CONTENT_LENGTH`` (``create_app``).
+
+**Import** (``POST …/records/import``) takes the file as a multipart part
+``file`` (``.csv`` or ``.xlsx``) or as a ``text/csv`` body. Neither is held in
+memory: a ``text/csv`` body is copied in 64 KB pieces to a temporary file, and
+the form parser spools a multipart file over 500 KB to one too; the engine
+then reads it row by row, a chunk at a time. The rights (``import`` and
+``create``) are checked before the body is read.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import hashlib
 import json
 import tempfile
 from collections.abc import Iterator, Mapping
+from contextlib import ExitStack
 from decimal import Decimal
 from itertools import chain
 from typing import Any
@@ -41,9 +49,11 @@ from flask_wtf.csrf import generate_csrf
 from recordbase.actor import Actor
 from recordbase.core import Recordbase
 from recordbase.errors import Conflict, NotFound, Problem, QueryError, ValidationError
+from recordbase.exchange import MODES, ImportReport
 from recordbase.fields import Field
 from recordbase.query import RecordQuery
 from recordbase.records import Record, RecordStore
+from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from werkzeug.wrappers import Response as BaseResponse
 from werkzeug.wsgi import wrap_file
@@ -66,6 +76,12 @@ EXPORT_TYPES = {
     "json": "application/json",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
+IMPORT_TYPES = {
+    "text/csv": "csv",
+    "application/csv": "csv",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+}
+_COPY_CHUNK = 64 * 1024
 _PLAIN = (str, int, bool, float)
 NUL = "\x00"
 
@@ -571,6 +587,104 @@ def export(app: str, table: str) -> BaseResponse:
             ["\ufeff"], chunks
         )  # a byte-order mark, so spreadsheets read Chinese text right
     return Response(chunks, headers=headers, content_type=EXPORT_TYPES[fmt])
+
+
+def import_mapping() -> dict[str, str | None]:
+    """The repeated ``map=Column=field`` parameters; ``Column=`` ignores a column."""
+    mapping: dict[str, str | None] = {}
+    for i, pair in enumerate(request.args.getlist("map")):
+        column, sep, slug = pair.rpartition("=")
+        if not sep or not column.strip():
+            message = f'give map as "Column=field", not "{pair}"'
+            raise QueryError(message, [Problem(f"/map/{i}", message)])
+        mapping[column.strip()] = slug.strip() or None
+    return mapping
+
+
+def import_mode() -> str:
+    mode = request.args.get("mode", "atomic").strip() or "atomic"
+    if mode not in MODES:
+        message = f"mode must be one of: {', '.join(MODES)}"
+        raise QueryError(message, [Problem("/mode", message)])
+    return mode
+
+
+def _upload_format(upload: FileStorage) -> str:
+    name = (upload.filename or "").lower()
+    for suffix in ("csv", "xlsx"):
+        if name.endswith("." + suffix):
+            return suffix
+    found = IMPORT_TYPES.get(upload.mimetype or "")
+    if found is None:
+        raise UnsupportedMediaType("send a .csv or .xlsx file (by its file name or its part's Content-Type)")
+    return found
+
+
+def import_source(files: ExitStack) -> tuple[Any, str]:
+    """The uploaded file (a binary file object, not in memory when large) and its format."""
+    mimetype = request.mimetype or ""
+    if mimetype == "multipart/form-data":
+        upload = request.files.get("file")  # beyond MAX_CONTENT_LENGTH: 413
+        if upload is None:
+            message = 'send the file as the multipart part "file"'
+            raise BadRequest(message)
+        return upload.stream, _upload_format(upload)
+    if mimetype in ("text/csv", "application/csv"):
+        spool = files.enter_context(tempfile.TemporaryFile())
+        stream = request.stream  # beyond MAX_CONTENT_LENGTH: 413, at once or while reading
+        while chunk := stream.read(_COPY_CHUNK):
+            spool.write(chunk)
+        spool.seek(0)
+        return spool, "csv"
+    raise UnsupportedMediaType(
+        "send a CSV or XLSX file as the multipart part 'file', or CSV as the body with 'Content-Type: text/csv'"
+    )
+
+
+def report_json(report: ImportReport) -> dict[str, Any]:
+    return {
+        "mode": report.mode,
+        "committed": report.committed,
+        "created": report.created,
+        "skipped": report.skipped,
+        "rows": report.rows,
+        "fields": report.fields,
+        "ignored": [{"column": o.field, "reason": o.reason} for o in report.ignored],
+        "problem_count": report.problem_count,
+        "problems": [{"row": p.row, "column": p.column, "message": p.message} for p in report.problems],
+    }
+
+
+def _pointer_part(text: str) -> str:
+    return text.replace("~", "~0").replace("/", "~1")
+
+
+@bp.post(TABLE + "/records/import")
+def import_records(app: str, table: str) -> BaseResponse:
+    """Create records from a CSV or XLSX file; the report, or a 422 when nothing was written."""
+    store = store_for(app, table)
+    store.access.require("import")  # before the body is read; the engine checks again
+    store.access.require("create")
+    mode, mapping = import_mode(), import_mapping()
+    with ExitStack() as files:
+        source, fmt = import_source(files)
+        report = store.import_rows(source, fmt=fmt, mapping=mapping, mode=mode)
+    body = report_json(report)
+    if report.committed:
+        return json_response(body)
+    errors = [
+        {
+            "pointer": f"/rows/{p.row}" + ("" if p.column is None else f"/{_pointer_part(p.column)}"),
+            "row": p.row,
+            **({} if p.column is None else {"column": p.column}),
+            "message": p.message,
+        }
+        for p in report.problems
+    ]
+    detail = f"nothing imported: {report.problem_count} problem(s)" + (
+        " (atomic: every row must be valid)" if mode == "atomic" and report.rows else ""
+    )
+    return problem_response(422, detail, extra={"errors": errors, "report": body})
 
 
 @bp.get(TABLE + "/aggregate")

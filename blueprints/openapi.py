@@ -55,6 +55,8 @@ PROBLEM_SCHEMA: dict[str, Any] = {
                 "properties": {
                     "pointer": {"type": "string", "description": "JSON pointer into the request"},
                     "field": {"type": "string"},
+                    "row": {"type": "integer", "description": "An import's row (the header is row 1)"},
+                    "column": {"type": "string", "description": "An import's column"},
                     "message": {"type": "string"},
                 },
             },
@@ -63,8 +65,48 @@ PROBLEM_SCHEMA: dict[str, Any] = {
             "type": ["object", "null"],
             "description": "On 409/412: the record as it is now (as you may see it).",
         },
+        "report": {
+            "type": "object",
+            "description": "On an import that wrote nothing: its report (see ImportReport).",
+        },
     },
 }
+
+IMPORT_REPORT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "What an import did. `problems` holds the first 1,000 of `problem_count`.",
+    "required": ["mode", "committed", "created", "skipped", "rows", "problem_count", "problems"],
+    "properties": {
+        "mode": {"type": "string", "enum": ["atomic", "skip-invalid"]},
+        "committed": {"type": "boolean", "description": "Whether the rows were written"},
+        "created": {"type": "integer", "minimum": 0},
+        "skipped": {"type": "integer", "minimum": 0, "description": "Rows with a problem"},
+        "rows": {"type": "integer", "minimum": 0, "description": "Data rows read"},
+        "fields": {"type": "array", "items": {"type": "string"}},
+        "ignored": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["column", "reason"],
+                "properties": {"column": {"type": "string"}, "reason": {"type": "string"}},
+            },
+        },
+        "problem_count": {"type": "integer", "minimum": 0},
+        "problems": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["row", "column", "message"],
+                "properties": {
+                    "row": {"type": "integer", "minimum": 1},
+                    "column": {"type": ["string", "null"]},
+                    "message": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def operations_of(access: Access) -> set[str]:
@@ -146,6 +188,22 @@ PARAMETERS = {
         {"type": "string", "default": "count"},
         "Comma-separated metrics: `count`, or `sum|avg|min|max|filled|empty|distinct:<field>`.",
     ),
+    "mode": _query(
+        "mode",
+        {"type": "string", "enum": ["atomic", "skip-invalid"], "default": "atomic"},
+        "`atomic`: nothing is written unless every row is valid; "
+        "`skip-invalid`: the valid rows are created, the others reported.",
+    ),
+    "map": {
+        **_query(
+            "map",
+            {"type": "array", "items": {"type": "string"}},
+            "`Column=field` (repeatable): the field a column fills; `Column=` ignores it. "
+            "Columns are otherwise matched by field slug or label.",
+        ),
+        "style": "form",
+        "explode": True,
+    },
     "limit": _query(
         "limit",
         {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
@@ -485,7 +543,7 @@ def _table_paths(spec: APISpec, app: str, ts: TableSchema, visible: list[str]) -
                         "content": {
                             "text/csv": {"schema": {"type": "string"}},
                             "application/json": {"schema": {"type": "array", "items": record}},
-                            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                            XLSX: {
                                 "schema": {"type": "string", "contentEncoding": "binary"}
                             },
                         },
@@ -493,6 +551,40 @@ def _table_paths(spec: APISpec, app: str, ts: TableSchema, visible: list[str]) -
                 },
                 name="export",
                 parameters=_params("format", "filter", "sort", "q", "fields"),
+            ),
+        },
+    )
+    spec.path(
+        path=f"{base}/records/import",
+        operations={
+            "post": op(
+                "Import records from a CSV or XLSX file (needs import and create)",
+                {"200": _json(_ref("ImportReport"), "Something was imported: the report")},
+                413,
+                415,
+                name="import",
+                description="The file as the multipart part `file` (`.csv` or `.xlsx`), or CSV "
+                "as a `text/csv` body. Rows are numbered as in the file (the header is row 1). "
+                "When nothing was written (an atomic import with a bad row, a header that does "
+                "not fit), the answer is 422 with each problem's row and column in `errors`.",
+                parameters=_params("mode", "map"),
+                requestBody={
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["file"],
+                                "properties": {"file": {"type": "string", "format": "binary"}},
+                            },
+                            "encoding": {"file": {"contentType": f"text/csv, {XLSX}"}},
+                        },
+                        "text/csv": {
+                            "schema": {"type": "string"},
+                            **({"example": ",".join(visible) + "\n"} if visible else {}),
+                        },
+                    },
+                },
             ),
         },
     )
@@ -653,6 +745,7 @@ def build_document(rb: Recordbase, actor: Actor | None) -> dict[str, Any]:
         },
     )
     if actor is not None:
+        spec.components.schema("ImportReport", IMPORT_REPORT_SCHEMA)
         for app in rb.apps_for(actor):
             definition = rb.schema_for(actor, app)
             schema = rb.app(app)

@@ -16,13 +16,14 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from access_defs import DEALS_PERMISSIONS, PHONES, SYSTEM, VISIBLE, Crm, crm_definition, seed
 from flask import Flask
 from flask.testing import FlaskClient
-from openpyxl import load_workbook
+from openpyxl import Workbook, load_workbook
 from recordbase.config import Settings
 from recordbase.core import Recordbase
 from recordbase_web import create_app
@@ -790,6 +791,196 @@ def test_export_errors(call: Call) -> None:
         problem(call("GET", f"{DEALS}/records/export", query_string={"format": "pdf"}), 422)
     ) == ["/format"]
     problem(call("GET", f"{DEALS}/records/export", query_string={"filter": "nope"}), 400)
+
+
+# --- import ------------------------------------------------------------------------------------
+
+IMPORT = f"{DEALS}/records/import"
+
+
+def xlsx_bytes(rows: list[list[Any]]) -> bytes:
+    workbook = Workbook()
+    sheet = workbook.active
+    for row in rows:
+        sheet.append(row)
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def names_now(crm: Crm) -> list[str]:
+    return [r.fields["name"] for r in crm.deals().stream(sort=["id"])]
+
+
+@pytest.fixture
+def rep_may_import(rb: Recordbase, crm: Crm) -> None:
+    grants = json.loads(json.dumps(DEALS_PERMISSIONS))
+    grants["rep"].update({"import": True})
+    assert rb.install(crm_definition(deals_permissions=grants), SYSTEM).applied
+
+
+def test_import_a_csv_body(rb: Recordbase, call: Call, crm: Crm) -> None:
+    response = call(
+        "POST",
+        IMPORT,
+        data=b"Name,Region,Amount\r\nFig,east,12.50\r\nGum,west,7\r\n",
+        content_type="text/csv; charset=utf-8",
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json() == {
+        "mode": "atomic",
+        "committed": True,
+        "created": 2,
+        "skipped": 0,
+        "rows": 2,
+        "fields": ["name", "region", "amount"],
+        "ignored": [],
+        "problem_count": 0,
+        "problems": [],
+    }
+    assert names_now(crm)[5:] == ["Fig", "Gum"]
+    assert crm.deals().get(6).fields["amount"] == Decimal("12.50")
+    entry = [e for e in rb.audit_entries(app="crm", table="deals") if e["action"] == "import"][-1]
+    assert entry["changes"]["created"] == 2 and entry["changes"]["format"] == "csv"
+
+
+def test_import_multipart_csv_and_xlsx_with_a_mapping(call: Call, crm: Crm) -> None:
+    csv_file = io.BytesIO("\ufeffDeal,Region,Remark\nFig,east,x\nGum,west,y\n".encode())
+    response = call(
+        "POST",
+        IMPORT,
+        data={"file": (csv_file, "deals.csv", "text/csv")},
+        query_string=[("map", "Deal=name"), ("map", "Remark=")],
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["created"] == 2 and response.get_json()["fields"] == ["name", "region"]
+    workbook = xlsx_bytes([["Name", "Amount"], ["Hazel", 30], ["Ivy", 40.5]])
+    response = call(
+        "POST",
+        IMPORT,
+        data={"file": (io.BytesIO(workbook), "deals.xlsx")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["created"] == 2
+    assert names_now(crm)[5:] == ["Fig", "Gum", "Hazel", "Ivy"]
+    assert crm.deals().get(9).fields["amount"] == Decimal("40.50")
+
+
+BAD_ROWS = "Name,Region,Amount\nFig,east,10\nGum,north,20\nHazel,east,thirty\nIvy,east,40\n"
+
+
+def test_an_atomic_import_with_bad_rows_is_422_with_rows_and_columns(rb: Recordbase, call: Call, crm: Crm) -> None:
+    body = problem(call("POST", IMPORT, data=BAD_ROWS, content_type="text/csv"), 422)
+    assert body["detail"] == "nothing imported: 2 problem(s) (atomic: every row must be valid)"
+    assert body["errors"] == [
+        {
+            "pointer": "/rows/3/Region",
+            "row": 3,
+            "column": "Region",
+            "message": "is not one of the choices: east, west",
+        },
+        {
+            "pointer": "/rows/4/Amount",
+            "row": 4,
+            "column": "Amount",
+            "message": "is not a number (expected digits like 1234.50)",
+        },
+    ]
+    assert body["report"]["committed"] is False and body["report"]["created"] == 0
+    assert body["report"]["rows"] == 4 and body["report"]["skipped"] == 2
+    assert crm.deals().count() == 5
+    entry = [e for e in rb.audit_entries(app="crm", table="deals") if e["action"] == "import"][-1]
+    assert entry["changes"]["committed"] is False
+
+
+def test_skip_invalid_imports_the_good_rows_and_reports_the_others(call: Call, crm: Crm) -> None:
+    response = call(
+        "POST",
+        IMPORT,
+        data={"file": (io.BytesIO(BAD_ROWS.encode()), "deals.csv")},
+        query_string={"mode": "skip-invalid"},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    report = response.get_json()
+    assert (report["committed"], report["created"], report["skipped"]) == (True, 2, 2)
+    assert [(p["row"], p["column"]) for p in report["problems"]] == [(3, "Region"), (4, "Amount")]
+    assert names_now(crm)[5:] == ["Fig", "Ivy"]
+
+
+def test_a_header_that_does_not_fit_is_422_in_either_mode(call: Call, crm: Crm) -> None:
+    for mode in ("atomic", "skip-invalid"):
+        body = problem(
+            call(
+                "POST",
+                IMPORT,
+                data="Name,Colour\nFig,red\n",
+                content_type="text/csv",
+                query_string={"mode": mode},
+            ),
+            422,
+        )
+        assert body["errors"][0]["pointer"] == "/rows/1/Colour"
+        assert "unknown column" in body["errors"][0]["message"]
+    assert crm.deals().count() == 5
+
+
+def test_import_needs_the_import_and_create_rights(call: Call, crm: Crm) -> None:
+    body = problem(call("POST", IMPORT, "rep", data="Name\nFig\n", content_type="text/csv"), 403)
+    assert "import" in body["detail"]  # the rep may create, but not import
+    problem(call("POST", IMPORT, "viewer", data="Name\nFig\n", content_type="text/csv"), 403)
+    problem(call("POST", IMPORT, "stranger", data="Name\nFig\n", content_type="text/csv"), 404)
+    assert crm.deals().count() == 5
+
+
+@pytest.mark.usefixtures("rep_may_import")
+def test_a_column_the_caller_may_not_write_is_403_naming_it(call: Call, crm: Crm) -> None:
+    body = problem(
+        call("POST", IMPORT, "rep", data="Name,Region,Amount\nFig,east,5\n", content_type="text/csv"),
+        403,
+    )
+    assert '"amount"' in body["detail"]
+    assert crm.deals().count() == 5
+    response = call("POST", IMPORT, "rep", data="Name,Region\nFig,east\n", content_type="text/csv")
+    assert response.status_code == 200 and response.get_json()["created"] == 1
+    assert ids(call("GET", f"{DEALS}/records", "rep")) == [*VISIBLE["rep"], 6]  # the rep owns it
+
+
+def test_import_request_errors(call: Call, crm: Crm) -> None:
+    assert pointers(
+        problem(call("POST", IMPORT, data="Name\nFig\n", content_type="text/csv", query_string={"mode": "all"}), 400)
+    ) == ["/mode"]
+    assert pointers(
+        problem(call("POST", IMPORT, data="Name\nFig\n", content_type="text/csv", query_string={"map": "Name"}), 400)
+    ) == ["/map/0"]
+    problem(call("POST", IMPORT, json={"records": []}), 415)
+    problem(call("POST", IMPORT, data={"other": (io.BytesIO(b"Name\n"), "a.csv")}, content_type="multipart/form-data"), 400)
+    problem(call("POST", IMPORT, data={"file": (io.BytesIO(b"Name\n"), "a.pdf")}, content_type="multipart/form-data"), 415)
+    body = problem(call("POST", IMPORT, data=b"Name\n\xff\xfe\n", content_type="text/csv"), 422)
+    assert "UTF-8" in body["detail"]
+    body = problem(call("POST", IMPORT, data={"file": (io.BytesIO(b"Name\n"), "a.xlsx")}, content_type="multipart/form-data"), 422)
+    assert "XLSX" in body["detail"]
+    assert crm.deals().count() == 5
+
+
+def test_an_import_over_the_size_limit_is_413(rb: Recordbase, crm: Crm, settings: Settings) -> None:
+    app = create_app(
+        {"TESTING": True, "RECORDBASE_SETTINGS": settings, "RECORDBASE_MAX_REQUEST_MB": "0.01"}
+    )
+    try:
+        headers = {"Authorization": f"Bearer {rb.create_token(SYSTEM, 'admin@example.com')[1]}"}
+        client = app.test_client()
+        big = "Name\n" + "a fairly long deal name\n" * 1_000
+        problem(client.post(IMPORT, data=big, content_type="text/csv", headers=headers), 413)
+        upload = {"file": (io.BytesIO(big.encode()), "deals.csv")}
+        problem(client.post(IMPORT, data=upload, content_type="multipart/form-data", headers=headers), 413)
+        assert crm.deals().count() == 5
+        small = client.post(IMPORT, data="Name\nFig\n", content_type="text/csv", headers=headers)
+        assert small.status_code == 200 and small.get_json()["created"] == 1
+    finally:
+        app.extensions["recordbase"].dispose()
 
 
 # --- history, aggregate, distinct ---------------------------------------------------------------

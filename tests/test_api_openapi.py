@@ -99,6 +99,7 @@ def test_document_has_a_record_schema_per_table(
         "/records/{id}/reveal",
         "/records/{id}/history",
         "/records/export",
+        "/records/import",
         "/aggregate",
         "/distinct/{field}",
     ):
@@ -119,6 +120,13 @@ def test_document_has_a_record_schema_per_table(
     assert any(p["name"] == "If-Match" and p["in"] == "header" for p in patch["parameters"])
     problem = patch["responses"]["412"]["content"]["application/problem+json"]["schema"]
     assert problem == {"$ref": "#/components/schemas/Problem"}
+    upload = paths[f"{DEALS}/records/import"]["post"]
+    assert {p["name"] for p in upload["parameters"]} == {"mode", "map"}
+    assert set(upload["requestBody"]["content"]) == {"multipart/form-data", "text/csv"}
+    assert upload["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ImportReport"
+    }
+    assert {"403", "413", "415", "422"} <= set(upload["responses"])
 
 
 def test_read_only_fields_and_required_fields(
@@ -226,10 +234,10 @@ def test_schemathesis_finds_no_server_error_and_no_nonconforming_response(
     try:
         _, admin = rb.create_token(SYSTEM, "admin@example.com")
         _, rep = rb.create_token(SYSTEM, "rep@example.com")
-        # GET /apps and 10 operations per table (schemathesis leaves out the document itself):
+        # GET /apps and 11 operations per table (schemathesis leaves out the document itself):
         # the admin's two tables, then the rep's deals, its phone masked.
-        failures = run_schemathesis(app, admin, 10, 1 + 2 * 10) + run_schemathesis(
-            app, rep, 5, 1 + 10
+        failures = run_schemathesis(app, admin, 10, 1 + 2 * 11) + run_schemathesis(
+            app, rep, 5, 1 + 11
         )
     finally:
         app.extensions["recordbase"].dispose()

@@ -17,6 +17,11 @@ import copy
 import csv
 import io
 import json
+import os
+import re
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -35,7 +40,7 @@ from access_defs import (
     make_user,
     seed,
 )
-from conftest import Cli
+from conftest import Cli, clean_env, pg_bin
 from factories import INSTALLER, app_definition, field, link, make_app
 from faker import Faker
 from recordbase import fields as field_types
@@ -705,3 +710,87 @@ def test_export_and_import_from_the_command_line(cli: Cli, engine: Recordbase, t
     assert live_names(crm)[7:] == ["Acme", "Birch", "Elm"]
     assert [e["changes"]["format"] for e in audit_entries(engine, "import")] == ["csv", "csv", "csv", "xlsx"]
     assert all(e["changes"]["records"] in (2, 3) for e in audit_entries(engine, "export"))
+
+
+# --- progress and bounded memory ----------------------------------------------------------------
+
+
+def test_progress_is_reported_per_chunk_of_rows_read(rb: Recordbase) -> None:
+    make_app(rb, {"items": [field("name", "text", required=True), field("qty", "number")]})
+    items = rb.records(INSTALLER, "shop", "items")
+    seen: list[int] = []
+    rows = [{"name": f"item {i}", "qty": "x" if i == 1_500 else str(i)} for i in range(2_500)]
+    rows.insert(10, {"name": "", "qty": ""})  # a blank row is not counted
+    report = items.import_rows(rows, mode="skip-invalid", on_progress=seen.append)
+    assert seen == [1_000, 2_000, 2_500] and report.rows == 2_500 and report.created == 2_499
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_large_import_holds_one_chunk_not_the_file(rb: Recordbase, tmp_path: Path) -> None:
+    """20,000 rows of ~600 bytes: holding them would take well over 10 MB; a chunk takes ~1 MB."""
+    psutil = pytest.importorskip("psutil")
+    make_app(rb, {"items": [field("name", "text", required=True), field("qty", "number"),
+                            field("email", "email"), field("notes", "long_text")]})
+    items = rb.records(INSTALLER, "shop", "items")
+    path = tmp_path / "items.csv"
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["Name", "Qty", "Email", "Notes"])
+        for i in range(20_000):
+            writer.writerow([f"item number {i}", str(i), f"buyer{i}@example.com", f"note {i:05d} " * 50])
+    assert path.stat().st_size > 11 * 1024 * 1024
+    # A first import of a few chunks brings the allocator and caches to their working size.
+    warm = items.import_rows([{"Name": "warm", "Qty": "1", "Notes": "x" * 550}] * 3_000)
+    assert warm.created == 3_000
+    process = psutil.Process()
+    before = process.memory_info().rss
+    peak = [before]
+    report = items.import_rows(path, on_progress=lambda rows: peak.append(process.memory_info().rss))
+    assert report.ok and report.created == 20_000 and len(peak) == 1 + 21
+    growth_mb = (max(peak) - before) / (1024 * 1024)
+    assert growth_mb < 8, f"RSS grew by {growth_mb:.1f} MB while importing 20,000 rows"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_command_line_shows_a_progress_bar_only_on_a_terminal(
+    cli: Cli, engine: Recordbase, instance: Path, database_url: str, tmp_path: Path
+) -> None:
+    import pty
+
+    make_app(engine, {"items": [field("name", "text", required=True)]})
+    source = csv_file(tmp_path / "items.csv", [["Name"], *[[f"item {i}"] for i in range(2_500)]])
+    done = cli("import", "shop", "items", str(source))  # stderr is a pipe: no bar, nothing but the result
+    assert done.code == 0 and done.out == ["imported 2500 record(s)"] and done.err == []
+
+    leader, follower = pty.openpty()
+    env = clean_env(instance_path=str(instance), database_url=database_url, pg_bin=pg_bin())
+    env.update(TERM="xterm", COLUMNS="120")
+    pieces: list[bytes] = []
+
+    def read_terminal() -> None:  # read as it is written, so that a full terminal never blocks the bar
+        while True:
+            try:
+                piece = os.read(leader, 65536)
+            except OSError:  # the other end is closed: everything has been read
+                return
+            if not piece:
+                return
+            pieces.append(piece)
+
+    reader = threading.Thread(target=read_terminal, daemon=True)
+    reader.start()
+    try:
+        with subprocess.Popen(
+            [sys.executable, "-m", "recordbase.cli", "import", "shop", "items", str(source)],
+            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=follower, text=True,
+        ) as process:
+            os.close(follower)
+            out, _ = process.communicate(timeout=120)
+        reader.join(timeout=10)
+    finally:
+        os.close(leader)
+    assert process.returncode == 0 and out == "imported 2500 record(s)\n"
+    shown = b"".join(pieces)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown.decode("utf-8", "replace"))
+    assert "importing" in text and "2,500 rows read" in text and "rows/s" in text and "100%" in text

@@ -548,6 +548,68 @@ def export_cmd(app: str, table: str, fmt: str, fields: str | None, filter_json: 
     click.echo(f"exported {export.count} record(s) to {output}")
 
 
+class _ImportProgress:
+    """A progress bar on stderr while an import runs — only when stderr is a terminal.
+
+    Shows the rows read and the rows per second; for a CSV file also how much of
+    the file has been read (the position of the binary file under the reader).
+    Scripts and pipes get no bar, so their stderr holds the problems alone.
+    """
+
+    def __init__(self, handle: Any, size: int | None, *, enabled: bool | None = None) -> None:
+        self.handle = handle
+        self.size = size
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.progress: Any = None
+        self.task: Any = None
+        self.started = 0.0
+
+    def __enter__(self) -> _ImportProgress:
+        if not self.enabled:
+            return self
+        import time
+
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.started = time.perf_counter()
+        share = [TaskProgressColumn()] if self.size else []  # an XLSX file's rows are not known up front
+        self.progress = Progress(
+            TextColumn("importing"), BarColumn(), *share,
+            TextColumn("{task.fields[rows]:,} rows read"), TextColumn("{task.fields[rate]:,.0f} rows/s"),
+            TimeElapsedColumn(), console=Console(stderr=True), transient=False,
+        )
+        self.progress.start()
+        self.task = self.progress.add_task("import", total=self.size, rows=0, rate=0.0)
+        return self
+
+    def update(self, rows: int) -> None:
+        if self.progress is None:
+            return
+        import time
+
+        elapsed = time.perf_counter() - self.started
+        done: int | None = None
+        if self.size:
+            try:
+                done = min(self.handle.tell(), self.size)
+            except (OSError, ValueError):
+                done = None
+        self.progress.update(self.task, completed=done, rows=rows, rate=rows / elapsed if elapsed > 0 else 0.0)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            if self.size and exc[0] is None:
+                self.progress.update(self.task, completed=self.size)
+            self.progress.stop()
+
+
 @main.command("import")
 @click.argument("app")
 @click.argument("table")
@@ -566,7 +628,10 @@ def import_cmd(app: str, table: str, file: str, fmt: str | None, maps: tuple[str
         mapping[column.strip()] = slug.strip() or None
     rb = _engine()
     store = rb.records(_acting_as(rb, as_email), app, table)
-    report = store.import_rows(Path(file), fmt=fmt, mapping=mapping, mode=mode)
+    path = Path(file)
+    kind = fmt or path.suffix.lower().lstrip(".") or "csv"
+    with open(path, "rb") as handle, _ImportProgress(handle, path.stat().st_size if kind == "csv" else None) as progress:
+        report = store.import_rows(handle, fmt=kind, mapping=mapping, mode=mode, on_progress=progress.update)
     for problem in report.problems:
         click.echo(str(problem), err=True)
     if report.problem_count > len(report.problems):

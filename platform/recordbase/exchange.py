@@ -22,6 +22,13 @@ rows inside one transaction. ``atomic`` writes nothing unless every row is
 valid; ``skip-invalid`` creates the valid rows and reports the others. Rows
 are numbered as in the file: the header is row 1. Problem messages never
 repeat the value of a personal or sensitive field.
+
+An import holds at most one chunk of rows at a time — the file is read row by
+row (an XLSX sheet too, read-only), a chunk is converted, validated and
+inserted, then dropped — and keeps the first ``MAX_PROBLEMS`` problems only,
+so its memory does not grow with the file (``bench/import_memory.py``
+measures it). ``on_progress(rows_read)`` is called after every
+``IMPORT_CHUNK`` rows read and once at the end.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ import itertools
 import json
 import re
 import zipfile
-from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -654,8 +661,13 @@ _POINTER = re.compile(r"^/records/(\d+)(?:/fields/([^/]+))?")
 def import_records(
     store: RecordStore, source: Iterable[Mapping[str, Any]] | str | Path | IO[Any], *,
     fmt: str | None = None, mapping: Mapping[str, str | None] | None = None, mode: str = "atomic",
+    on_progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Import rows (mappings of column → cell text) or a CSV or XLSX file; see the module docstring."""
+    """Import rows (mappings of column → cell text) or a CSV or XLSX file; see the module docstring.
+
+    ``on_progress(rows_read)``, when given, is called after every ``IMPORT_CHUNK``
+    data rows read (blank rows not counted) and once when the last row is in.
+    """
     if mode not in MODES:
         raise ValidationError(f'unknown import mode "{mode}"', [Problem("/mode", f"expected one of: {', '.join(MODES)}")])
     store.access.require("import")
@@ -663,7 +675,7 @@ def import_records(
     report = ImportReport(mode)
     importer = _Importer(store, mapping, report)
     try:
-        return _import(store, source, fmt, report, importer)
+        return _import(store, source, fmt, report, importer, on_progress)
     except UnicodeDecodeError:
         message = 'the file is not UTF-8 text (save it as "CSV UTF-8")'
     except csv.Error as exc:
@@ -688,7 +700,10 @@ def _format_of(source: Any, fmt: str | None) -> str:
     return fmt
 
 
-def _import(store: RecordStore, source: Any, fmt: str | None, report: ImportReport, importer: _Importer) -> ImportReport:
+def _import(
+    store: RecordStore, source: Any, fmt: str | None, report: ImportReport, importer: _Importer,
+    on_progress: Callable[[int], None] | None,
+) -> ImportReport:
     if _is_file(source):
         kind = _format_of(source, fmt)
         table = _csv_table(source) if kind == "csv" else _xlsx_table(source)
@@ -719,13 +734,18 @@ def _import(store: RecordStore, source: Any, fmt: str | None, report: ImportRepo
                     values = importer.convert(number, cells)
                     if values is None:
                         report.skipped += 1
-                        continue
-                    texts = {f.slug: str(cell or "") for column, cell in cells if (f := importer.columns.get(column)) is not None}
-                    pending.append((number, values, texts))
-                    if len(pending) >= IMPORT_CHUNK:
-                        importer.insert(conn, pending)
-                        pending = []
+                    else:
+                        texts = {f.slug: str(cell or "") for column, cell in cells if (f := importer.columns.get(column)) is not None}
+                        pending.append((number, values, texts))
+                        if len(pending) >= IMPORT_CHUNK:
+                            importer.insert(conn, pending)
+                            pending = []
+                    if on_progress is not None and report.rows % IMPORT_CHUNK == 0:
+                        on_progress(report.rows)
                 importer.insert(conn, pending)
+                pending = []
+                if on_progress is not None:
+                    on_progress(report.rows)
                 if report.mode == "atomic" and report.problem_count:
                     raise _RollBack
                 report.committed = True
