@@ -13,11 +13,12 @@ PYTEST_WORKERS ?= auto
 LINT_PATHS := $(wildcard platform blueprints tests bench)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv assets init run test lint format bench clean
+.PHONY: help venv assets translations messages chromium init run test lint format bench clean
 
 help:
 	@echo "make run     set up .venv, assets, the database and an admin; serve on http://$(HOST):$(PORT)"
 	@echo "make test    lint, then the test suite on SQLite and PostgreSQL (RECORDBASE_TEST_DATABASES to narrow)"
+	@echo "make messages   extract translatable strings into translations/*/messages.po"
 	@echo "make lint    ruff check and mypy on the engine (fail), ruff format --check (reports only)"
 	@echo "make bench   engine benchmark: ROWS=$(ROWS) [OUT=file]"
 	@echo "make clean   remove .venv and caches (never instance/)"
@@ -46,15 +47,51 @@ assets:
 	@:
 endif
 
+# --- Translations -----------------------------------------------------------------
+# The .po catalogues are committed; their compiled .mo files are built here (and gitignored).
+PO_FILES := $(wildcard translations/*/LC_MESSAGES/messages.po)
+MO_FILES := $(PO_FILES:.po=.mo)
+
+translations: $(MO_FILES)
+
+translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po | venv
+	$(BIN)/pybabel compile -d translations -l $* --use-fuzzy
+
+# After adding or changing strings: extract them and merge them into each .po, then translate.
+messages: venv
+	$(BIN)/pybabel extract -F babel.cfg -o translations/messages.pot .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching
+
+# --- Browser for the journey tests -----------------------------------------------------
+# Playwright drives Debian's chromium (its own browser download is not used); a CJK font
+# makes the Chinese pages legible in the screenshots. Installed when missing and run as root.
+BROWSER_PACKAGES := chromium fonts-wqy-zenhei
+
+chromium:
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	[ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || missing="$$missing fonts-wqy-zenhei"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages for the browser tests:$$missing"; \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
+	  elif [ ! -x /usr/bin/chromium ]; then \
+	    echo "The browser tests need Debian's chromium at /usr/bin/chromium: run 'sudo apt-get install $(BROWSER_PACKAGES)', then make test again." >&2; \
+	    exit 1; \
+	  else \
+	    echo "note: Chinese text in the journey screenshots needs a CJK font: sudo apt-get install fonts-wqy-zenhei"; \
+	  fi; \
+	fi
+
 # --- Running --------------------------------------------------------------------
 init: venv
 	$(BIN)/recordbase init $(if $(ADMIN_EMAIL),--admin-email '$(ADMIN_EMAIL)') $(if $(ADMIN_PASSWORD),--admin-password '$(ADMIN_PASSWORD)')
 
-run: venv assets init
+run: venv assets translations init
 	$(BIN)/recordbase serve --host $(HOST) --port $(PORT)
 
 # --- Quality --------------------------------------------------------------------
-test: venv assets
+test: venv assets translations chromium
 	@$(MAKE) --no-print-directory lint
 	$(BIN)/pytest -p no:cacheprovider -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 

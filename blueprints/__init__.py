@@ -16,7 +16,7 @@ from flask import Flask
 from recordbase.config import Settings
 from recordbase.core import Recordbase
 
-from . import api, docs, errors, health, identity
+from . import accounts, admin, api, assets, docs, errors, health, i18n, identity, pages, workspace
 from .config import config_value
 
 TEMPLATE_FOLDER = Path(__file__).resolve().parent.parent / "templates"
@@ -48,9 +48,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     init_engine(app, settings)
     errors.init_app(app)
     identity.init_app(app)
+    pages.init_app(app)
+    i18n.init_app(app)
     health.init_app(app)
     api.init_app(app)
     docs.init_app(app)
+    assets.init_app(app)
+    accounts.init_app(app)
+    workspace.init_app(app)
+    admin.init_app(app)
     return app
 
 

@@ -229,3 +229,58 @@ def engine(cli: Cli, instance: Path, database_url: str) -> Iterator[Recordbase]:
     )
     yield rb
     rb.dispose()
+
+
+# --- a real server and a real browser, for the journeys ----------------------------------
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; Playwright's own browser download is not used
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    """The web app served by a threaded werkzeug server on 127.0.0.1 (a free port): its base URL.
+
+    Same database as ``rb`` and ``app``; stopped when the test ends.
+    """
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)  # port 0: the system picks a free one
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Debian chromium driven by Playwright, one per test module."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"the browser tests need Debian's chromium at {CHROMIUM}: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``<pytest basetemp>/artifacts``: screenshots of the journeys (shared by the xdist workers)."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # each worker's basetemp is <basetemp>/popen-gwN
+    folder = base / "artifacts"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -29,7 +29,7 @@ from .config import Settings
 from .crypto import KeyRing
 from .database import create_search_index, drop_field_storage, drop_table_storage, make_engine
 from .definition import check_definition
-from .errors import DefinitionError, NotFound, PlanRefused, Problem
+from .errors import DefinitionError, NotFound, PermissionDenied, PlanRefused, Problem
 from .files import FileStore
 from .migrate import Migrator, apps_t, physical_ids
 from .models import utcnow
@@ -397,6 +397,17 @@ class Recordbase:
     def set_active(self, actor: Actor, email: str, active: bool) -> None:
         with self.write() as conn:
             users.set_active(conn, actor, email, active)
+
+    def change_password(self, actor: Actor, current: str, new: str) -> None:
+        """Change the actor's own password once ``current`` is verified (audited, never a password)."""
+        if actor.user_id is None:
+            raise PermissionDenied("only a user has a password")
+        with self.write() as conn:
+            user = conn.execute(sa.select(users.users_t.c.email, users.users_t.c.password_hash)
+                                .where(users.users_t.c.id == actor.user_id)).mappings().first()
+            if user is None or not users.verify_password(user["password_hash"], current):
+                raise PermissionDenied("the current password is wrong")
+            users.set_password(conn, actor, user["email"], new)
 
     def authenticate(self, email: str, password: str, *, source: str | None = None) -> Actor | None:
         """Sign-in: the actor for a right email and password of an active user, else ``None`` (audited)."""

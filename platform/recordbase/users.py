@@ -12,13 +12,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from .actor import Actor
 from .audit import write_audit
-from .errors import RecordbaseError
+from .errors import Problem, RecordbaseError, ValidationError
 from .models import App, Membership, User, utcnow
 
 users_t: sa.Table = User.__table__  # type: ignore[assignment]
 members_t: sa.Table = Membership.__table__  # type: ignore[assignment]
 apps_t: sa.Table = App.__table__  # type: ignore[assignment]
 _hasher = PasswordHasher()
+MIN_PASSWORD_LENGTH = 8
 
 
 def hash_password(password: str) -> str:
@@ -105,6 +106,16 @@ def set_roles(conn: sa.Connection, actor: Actor, email: str, app_slug: str, role
     write_audit(conn, actor, "role_change", app_id=app["id"],
                 entries=[(None, {"user_id": user["id"], "before": before, "after": sorted(wanted)})])
     return wanted
+
+
+def set_password(conn: sa.Connection, actor: Actor, email: str, new: str) -> None:
+    """Give the user ``new`` as password (argon2); audited as ``password_change``, never the password."""
+    if len(new) < MIN_PASSWORD_LENGTH:
+        message = f"a password needs at least {MIN_PASSWORD_LENGTH} characters"
+        raise ValidationError(message, [Problem("/new_password", message)])
+    user = require_user(conn, email)
+    conn.execute(sa.update(users_t).where(users_t.c.id == user["id"]).values(password_hash=hash_password(new)))
+    write_audit(conn, actor, "password_change", entries=[(None, {"user_id": user["id"]})])
 
 
 def set_active(conn: sa.Connection, actor: Actor, email: str, active: bool) -> None:
