@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config as AlembicConfig
 
 from . import fields as field_types
 from . import users
@@ -85,6 +83,9 @@ class Recordbase:
 
     def init_db(self) -> None:
         """Create or upgrade the system tables (Alembic), idempotently."""
+        from alembic import command  # only here: alembic takes a fifth of a second to import
+        from alembic.config import Config as AlembicConfig
+
         config = AlembicConfig()
         config.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.connect().execution_options(rb_write=True) as conn:

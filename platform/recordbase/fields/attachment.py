@@ -12,12 +12,13 @@ import fnmatch
 import json
 import re
 import unicodedata
-from typing import Any
-
-from faker import Faker
+from typing import TYPE_CHECKING, Any
 
 from . import register
 from .base import EMPTY_OPS, Field, FieldType, FieldValueError
+
+if TYPE_CHECKING:
+    from faker import Faker
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from faker import Faker
 
 from ..errors import Problem
 from . import register
 from .base import EMPTY_OPS, EQUALITY_OPS, Field, FieldType, FieldValueError, FilterContext
+
+if TYPE_CHECKING:
+    from faker import Faker
 
 MASK = "•••"
 TRUE_WORDS = frozenset({"true", "yes", "1", "是"})

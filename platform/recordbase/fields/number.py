@@ -7,14 +7,16 @@ import math
 import re
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from faker import Faker
 
 from ..errors import Problem
 from . import register
 from .base import ORDER_OPS, Field, FieldType, FieldValueError
+
+if TYPE_CHECKING:
+    from faker import Faker
 
 MAX_PRECISION = 18  # 10**18 - 1 still fits a signed 64-bit integer
 MAX_SCALE = 10

@@ -6,13 +6,15 @@ database); these types only check the shape of the value.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from faker import Faker
 
 from . import register
 from .base import EMPTY_OPS, EQUALITY_OPS, Field, FieldType, FieldValueError, FilterContext
+
+if TYPE_CHECKING:
+    from faker import Faker
 
 MAX_ID = 2**63 - 1  # ids are BIGINT: anything larger cannot name a record
 

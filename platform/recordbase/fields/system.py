@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from faker import Faker
 
 from . import register
 from .base import EQUALITY_OPS, ORDER_OPS, RELATIVE_DATE_OPS, Field, FieldType, FieldValueError
 from .temporal import DateTime, parse_datetime
+
+if TYPE_CHECKING:
+    from faker import Faker
 
 _NUMBER_TAIL = re.compile(r"(\d+)$")
 

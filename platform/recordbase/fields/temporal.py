@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from faker import Faker
 
 from ..database import UTCDateTime
 from . import register
 from .base import ORDER_OPS, RELATIVE_DATE_OPS, Field, FieldType, FieldValueError, FilterContext
+
+if TYPE_CHECKING:
+    from faker import Faker
 
 UTC = dt.UTC
 N_DAYS_OPS = frozenset({"last_n_days", "next_n_days"})

@@ -5,15 +5,17 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import phonenumbers
 import sqlalchemy as sa
-from faker import Faker
 
 from . import register
 from .base import TEXT_OPS, Field, FieldType, FieldValueError, ensure_str
+
+if TYPE_CHECKING:
+    from faker import Faker
 
 # A pragmatic address check: one @, a dot in the domain, no spaces. Full RFC
 # 5322 parsing accepts addresses no mail server delivers to.
