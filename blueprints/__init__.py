@@ -16,7 +16,20 @@ from flask import Flask
 from recordbase.config import Settings
 from recordbase.core import Recordbase
 
-from . import accounts, admin, api, assets, docs, errors, health, i18n, identity, pages, workspace
+from . import (
+    accounts,
+    admin,
+    api,
+    assets,
+    docs,
+    errors,
+    health,
+    i18n,
+    identity,
+    pages,
+    records_pages,
+    workspace,
+)
 from .config import config_value
 
 TEMPLATE_FOLDER = Path(__file__).resolve().parent.parent / "templates"
@@ -57,6 +70,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     accounts.init_app(app)
     workspace.init_app(app)
     admin.init_app(app)
+    records_pages.init_app(app)
     return app
 
 

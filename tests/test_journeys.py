@@ -113,3 +113,55 @@ def test_admin_adds_a_rep_who_signs_in_and_switches_to_chinese(
     assert page.get_by_role("heading", name="工作台").is_visible()
     assert page.get_by_role("link", name="客户关系管理").is_visible()
     assert page.problems == [], page.problems  # no CSP violation or script error on the way
+
+
+@pytest.fixture
+def access_crm(rb: Recordbase) -> Recordbase:
+    """The access tests' CRM (deals 1–5) with the reveal right for the rep, who gets a password."""
+    import copy
+
+    from access_defs import DEALS_PERMISSIONS, crm_definition, seed
+    from recordbase import users
+
+    seed(rb)
+    grants = copy.deepcopy(DEALS_PERMISSIONS)
+    grants["rep"]["reveal"] = True
+    assert rb.install(crm_definition(deals_permissions=grants), SYSTEM).applied
+    with rb.write() as conn:
+        users.set_password(conn, SYSTEM, "rep@example.com", REP[1])
+    return rb
+
+
+def test_rep_reveals_a_masked_phone_with_a_reason(
+    page: Any, live_server: str, access_crm: Recordbase
+) -> None:
+    base = live_server
+    sign_in(page, base, "rep@example.com", REP[1])
+    page.get_by_role("link", name="CRM").click()
+    page.wait_for_url(f"{base}/apps/crm")
+    page.get_by_role("link", name="Deals").click()
+    page.wait_for_url(f"{base}/apps/crm/tables/deals")
+    assert page.locator("#grid-total").inner_text() == "2 records"
+
+    # Searching swaps only the results (htmx), and the address follows.
+    page.get_by_label("Search").fill("acme")
+    with page.expect_response(lambda r: "/apps/crm/tables/deals?" in r.url):
+        page.get_by_role("button", name="Apply").click()
+    page.locator("#grid-total", has_text="1 record").wait_for()
+    assert page.locator("tbody tr").count() == 1
+
+    # The deal: its phone masked, revealed with a reason, in place.
+    page.get_by_role("link", name="Open record 1").click()
+    page.wait_for_url(f"{base}/apps/crm/tables/deals/records/1")
+    phone = page.locator("#field-phone")
+    assert phone.locator(".value").inner_text() == "+86 138****5678"
+    phone.get_by_label("Reason for revealing Phone").fill("customer called back")
+    phone.get_by_role("button", name="Reveal").click()
+    phone.locator("[data-revealed]").wait_for()
+    assert phone.locator("[data-revealed]").inner_text() == "+8613812345678"
+    assert page.url == f"{base}/apps/crm/tables/deals/records/1"  # swapped, not reloaded
+    entries = access_crm.audit_entries(app="crm", table="deals", record=1)
+    assert [e["changes"]["reason"] for e in entries if e["action"] == "reveal"] == [
+        "customer called back"
+    ]
+    assert page.problems == [], page.problems

@@ -10,3 +10,17 @@
     }
   });
 })();
+
+// A refused reveal (403) or a missing reason (422) comes back as the field's fragment with the
+// message: let htmx swap it into the field instead of dropping it as an error response.
+(function () {
+  "use strict";
+  document.body.addEventListener("htmx:beforeSwap", function (event) {
+    var status = event.detail.xhr.status;
+    var elt = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if ((status === 403 || status === 422) && elt && elt.closest && elt.closest("[data-swap-errors]")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+})();
