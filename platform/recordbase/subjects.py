@@ -34,7 +34,7 @@ from .fields import Field, FieldValueError
 from .files import files_t
 from .models import utcnow
 from .schema import TableSchema
-from .trash import LinkedRecordError, erase_for_good, trash_table
+from .trash import LinkedRecordError, drop_trashed, erase_for_good, trash_table
 
 if TYPE_CHECKING:
     from .core import Recordbase
@@ -267,7 +267,7 @@ def _erase(rb: Recordbase, actor: Actor, conn: sa.Connection, hits: list[Hit], r
         touched.setdefault(store.ts.pk, set()).add(hit.record_id)
         if hit.in_trash:
             shas |= _trashed_attachments(conn, store, hit.record_id)
-            _purge(conn, store.ts.pk, [hit.record_id])
+            drop_trashed(conn, store.ts.pk, [hit.record_id])
             report.deleted.append(hit)
             continue
         rule = store.ts.definition.get("erasure") or {}
@@ -298,14 +298,6 @@ def _erase(rb: Recordbase, actor: Actor, conn: sa.Connection, hits: list[Hit], r
     report.kept.append("the consent ledger (purpose, text version, channel and times; no personal value): proof of lawful processing")
     report.kept.append("who did what and when in the audit trail; the values in it are erased")
     return shas
-
-
-def _purge(conn: sa.Connection, table_pk: int | None, records: Iterable[Any]) -> None:
-    """Remove trash entries for good: ``records`` are ids of ``table_pk``, or (table pk, id) pairs."""
-    tt = trash_table
-    pairs = [(table_pk, rid) for rid in records] if table_pk is not None else list(records)
-    for tpk, rid in pairs:
-        conn.execute(sa.delete(tt).where(tt.c.kind == "record", tt.c.table_id == tpk, tt.c.record_id == rid))
 
 
 def _attachments(conn: sa.Connection, store: RecordStore, ids: Sequence[int], fields: Sequence[Field]) -> set[str]:

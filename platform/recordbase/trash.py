@@ -195,12 +195,17 @@ def erase_for_good(store: RecordStore, conn: sa.Connection, ids: Sequence[int]) 
     by_table: dict[int, list[int]] = {}
     for table_pk, rid in seen:
         by_table.setdefault(table_pk, []).append(rid)
-    tt = trash_table
     erased = 0
     for table_pk, rids in by_table.items():
-        for start in range(0, len(rids), 500):
-            chunk = rids[start : start + 500]
-            conn.execute(sa.delete(tt).where(tt.c.kind == "record", tt.c.table_id == table_pk, tt.c.record_id.in_(chunk)))
+        drop_trashed(conn, table_pk, rids)
         erased += erase_values(conn, table_pk, sorted(rids))
     return seen, erased
+
+
+def drop_trashed(conn: sa.Connection, table_pk: int, record_ids: Sequence[int]) -> None:
+    """Remove deleted records' trash entries for good (their rows and links with them)."""
+    tt = trash_table
+    for start in range(0, len(record_ids), 500):
+        chunk = list(record_ids[start : start + 500])
+        conn.execute(sa.delete(tt).where(tt.c.kind == "record", tt.c.table_id == table_pk, tt.c.record_id.in_(chunk)))
 
