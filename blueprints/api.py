@@ -47,7 +47,6 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from recordbase.actor import Actor
-from recordbase.core import Recordbase
 from recordbase.errors import Conflict, NotFound, Problem, QueryError, ValidationError
 from recordbase.exchange import MODES, ImportReport
 from recordbase.fields import Field
@@ -59,7 +58,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from werkzeug.wsgi import wrap_file
 
 from . import openapi
-from .config import config_value
+from .config import config_value, engine
 from .errors import problem_response
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -87,11 +86,6 @@ NUL = "\x00"
 
 
 # --- who is calling --------------------------------------------------------------------
-
-
-def engine() -> Recordbase:
-    rb: Recordbase = current_app.extensions["recordbase"]
-    return rb
 
 
 def actor() -> Actor:

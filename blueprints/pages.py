@@ -23,7 +23,6 @@ from flask import (
     Blueprint,
     Flask,
     Response,
-    current_app,
     redirect,
     render_template,
     request,
@@ -33,13 +32,13 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from recordbase.actor import Actor
-from recordbase.core import Recordbase
 from recordbase.errors import RecordbaseError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from . import errors
 from .config import config_value
+from .config import engine as engine  # re-exported: the page blueprints import it from here
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -54,11 +53,6 @@ SECURITY_HEADERS = {
 }
 # The blueprints that render pages (HTML errors, no caching); the API and /api/docs keep their own ways.
 PAGE_BLUEPRINTS: set[str] = set()
-
-
-def engine() -> Recordbase:
-    rb: Recordbase = current_app.extensions["recordbase"]
-    return rb
 
 
 def actor() -> Actor:
