@@ -21,13 +21,20 @@ from . import (
     admin,
     api,
     assets,
+    builder,
+    compliance,
     docs,
     errors,
+    forms,
+    gallery,
     health,
     i18n,
     identity,
+    inbox,
     pages,
+    record_page,
     records_pages,
+    views_pages,
     workspace,
 )
 from .config import config_value
@@ -71,6 +78,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     workspace.init_app(app)
     admin.init_app(app)
     records_pages.init_app(app)
+    record_page.init_app(app)
+    forms.init_app(app)
+    views_pages.init_app(app)
+    inbox.init_app(app)
+    builder.init_app(app)
+    gallery.init_app(app)
+    compliance.init_app(app)
     return app
 
 

@@ -246,3 +246,86 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(sa.String(1000))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[dt.datetime | None]
+
+
+class SavedView(Base):
+    """A grid's saved state (filter, sort, search, columns): its owner's alone, or shared with the table's readers.
+
+    ``state`` holds the engine's own filter tree and sort list, so a saved view
+    is checked and run exactly like a query typed by hand, as the user opening it.
+    """
+
+    __tablename__ = "rb_saved_view"
+    __table_args__ = (sa.Index("ix_rb_saved_view_table", "table_id", "owner_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    app_id: Mapped[int] = mapped_column(sa.ForeignKey("rb_app.id", ondelete="CASCADE"))
+    table_id: Mapped[int] = mapped_column(sa.ForeignKey("rb_table.id", ondelete="CASCADE"))
+    owner_id: Mapped[int] = mapped_column(sa.ForeignKey("rb_user.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    shared: Mapped[bool] = mapped_column(default=False)
+    state: Mapped[dict[str, Any]]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Comment(Base):
+    """A comment on a record. ``body`` is sealed with the data keys (free text may name people)."""
+
+    __tablename__ = "rb_comment"
+    __table_args__ = (sa.Index("ix_rb_comment_record", "table_id", "record_id"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    app_id: Mapped[int] = mapped_column(sa.ForeignKey("rb_app.id", ondelete="CASCADE"))
+    table_id: Mapped[int] = mapped_column(sa.ForeignKey("rb_table.id", ondelete="CASCADE"))
+    record_id: Mapped[int] = mapped_column(sa.BigInteger)
+    author_id: Mapped[int | None] = mapped_column(sa.ForeignKey("rb_user.id", ondelete="SET NULL"))
+    body: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    edited_at: Mapped[dt.datetime | None]
+    deleted_at: Mapped[dt.datetime | None]
+
+
+class Notification(Base):
+    """An entry in a user's in-app inbox (mentioned, assigned, an automation's notice).
+
+    It points at what happened and holds no record value: the inbox shows it
+    through the engine, as its reader, so a record the reader has lost access to
+    shows as such.
+    """
+
+    __tablename__ = "rb_notification"
+    __table_args__ = (sa.Index("ix_rb_notification_user", "user_id", "read_at"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("rb_user.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(sa.String(32))  # mention | assigned | automation
+    app_id: Mapped[int | None] = mapped_column(sa.ForeignKey("rb_app.id", ondelete="CASCADE"))
+    table_id: Mapped[int | None] = mapped_column(sa.ForeignKey("rb_table.id", ondelete="CASCADE"))
+    record_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    comment_id: Mapped[int | None] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), sa.ForeignKey("rb_comment.id", ondelete="CASCADE")
+    )
+    actor: Mapped[str] = mapped_column(sa.String(200))
+    message: Mapped[str | None] = mapped_column(sa.String(500))  # no record values: a rule's own text
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[dt.datetime | None]
+
+
+class FormShare(Base):
+    """A form view's public link: unguessable, off until made, revocable.
+
+    Looked up by the SHA-256 of its token; the token itself is kept sealed so
+    the builder can show the link again.
+    """
+
+    __tablename__ = "rb_form_share"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    app_id: Mapped[int] = mapped_column(sa.ForeignKey("rb_app.id", ondelete="CASCADE"))
+    view: Mapped[str] = mapped_column(sa.String(63))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    token: Mapped[str] = mapped_column(sa.String(500))  # sealed
+    created_by: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[dt.datetime | None]

@@ -1,0 +1,14 @@
+"""(being built: see issue 4)"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+from .pages import page_blueprint, require_login
+
+bp = page_blueprint(Blueprint("gallery", __name__))
+bp.before_request(require_login)
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
