@@ -29,6 +29,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 VENDOR = {
     "htmx.min.js": ("htmx.org", "dist/htmx.min.js"),
     "pico.min.css": ("@picocss/pico", "css/pico.min.css"),
+    "sortable.min.js": ("sortablejs", "Sortable.min.js"),
 }
 YEAR = 365 * 24 * 3600
 SHORT = 3600  # a URL without the current version: the file may change
