@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, abort
 
 from .pages import page_blueprint, require_login
 
 bp = page_blueprint(Blueprint("gallery", __name__))
 bp.before_request(require_login)
+
+
+@bp.get("/gallery")
+def index() -> str:
+    abort(404)
 
 
 def init_app(app: Flask) -> None:
