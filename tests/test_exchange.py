@@ -365,9 +365,15 @@ OPTIONS: dict[str, dict[str, Any]] = {
 }
 
 
+# Computed fields need sources to compute from; their export and import are in test_computed.py.
+COMPUTED = {"formula", "lookup", "rollup"}
+
+
 def every_type_tables() -> dict[str, list[dict[str, Any]]]:
     fields: list[dict[str, Any]] = []
     for name in sorted(field_types.all_types()):
+        if name in COMPUTED:
+            continue
         if name == "link":
             fields.append(link("f_link", "targets"))
             fields.append(link("f_links", "targets", many=True))
@@ -394,6 +400,8 @@ def sample_rows(rb: Recordbase, things: Any, count: int) -> list[dict[str, Any]]
             kind = f.type.name
             if kind in READ_ONLY:
                 continue
+            if kind in COMPUTED:
+                continue
             if slug == "f_link":
                 values[slug] = targets[i % 2].id
             elif slug == "f_links":
@@ -417,7 +425,7 @@ def test_every_type_survives_export_then_import(rb: Recordbase, fmt: str, tmp_pa
     things = rb.records(INSTALLER, "shop", "things")
     originals = things.create_many(sample_rows(rb, things, 4))
     export = things.export(fmt)
-    assert {f.type.name for f in export.fields} >= set(field_types.all_types())
+    assert {f.type.name for f in export.fields} >= set(field_types.all_types()) - COMPUTED
     path = tmp_path / f"things.{fmt}"
     with path.open("wb") as out:
         export.write_to(out)

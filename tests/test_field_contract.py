@@ -62,7 +62,9 @@ SEEDS = range(5)
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
 
 
-TYPES = sorted(fields.all_types())
+# Computed types (formula, lookup, rollup) only exist within a table they compute
+# from: their contract is tested against real tables in test_computed.py.
+TYPES = sorted(name for name, t in fields.all_types().items() if not getattr(t, "computed", False))
 
 
 def make_field(name: str) -> Field:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,12 +43,13 @@ class RoleRule:
     owner_field: str | None
     levels: Mapping[str, int]  # field slug → LEVELS value
     clearance: frozenset[str]
+    masked: frozenset[str] = frozenset()  # computed fields reading what this role sees masked elsewhere
 
     def can(self, operation: str) -> bool:
         return operation in self.operations
 
     def sees_clear(self, f: Field) -> bool:
-        return self.levels[f.slug] >= 1 and f.sensitivity in self.clearance
+        return self.levels[f.slug] >= 1 and f.sensitivity in self.clearance and f.slug not in self.masked
 
 
 def _role_rule(role: Mapping[str, Any], grant: Mapping[str, Any], ts: TableSchema) -> RoleRule:
@@ -67,7 +68,65 @@ def _role_rule(role: Mapping[str, Any], grant: Mapping[str, Any], ts: TableSchem
         else:
             levels[f.slug] = default
     clearance = frozenset(role.get("clearance") or DEFAULT_CLEARANCE)
+    _computed_levels(ts, levels)
     return RoleRule(role["slug"], operations, rows, owner, levels, clearance)
+
+
+def _computed_levels(ts: TableSchema, levels: dict[str, int]) -> None:
+    """A computed field is never written, and hidden when any field of this table it reads is hidden.
+
+    (Its sensitivity is already the highest of its sources', so masking follows
+    from the clearance check; sources in other tables are checked per actor in
+    ``Access.for_actor``.)
+    """
+    from .fields.computed import ComputeError, sources
+
+    for f in ts.fields.values():
+        if not getattr(f.type, "computed", False):
+            continue
+        try:
+            here = [source.slug for table, source in sources(ts, f) if table is ts]
+        except ComputeError:
+            levels[f.slug] = 0
+            continue
+        level = min(levels[f.slug], 1)
+        if any(levels.get(slug, 0) == 0 for slug in here):
+            level = 0
+        levels[f.slug] = level
+
+
+def _blocked_computed(actor: Actor, ts: TableSchema) -> tuple[set[str], set[str]]:
+    """Computed fields reading fields of other tables as the actor sees them there: (hidden, masked).
+
+    Hidden when the actor cannot read the source there at all; masked when it
+    reads it only masked under some role.
+    """
+    from .fields.computed import ComputeError, sources
+
+    blocked: set[str] = set()
+    masked: set[str] = set()
+    declared = {r["slug"]: r for r in ts.app.definition.get("roles") or []}
+    for f in ts.fields.values():
+        if not getattr(f.type, "computed", False):
+            continue
+        try:
+            elsewhere = [(table, source) for table, source in sources(ts, f) if table is not ts]
+        except ComputeError:
+            blocked.add(f.slug)
+            continue
+        for table, source in elsewhere:
+            grants = table.definition.get("permissions") or {}
+            readers = [
+                _role_rule(declared[slug], grants[slug], table)
+                for slug in sorted(actor.roles_in(ts.app.slug))
+                if slug in declared and slug in grants and grants[slug].get("read")
+            ]
+            if not readers or all(r.levels[source.slug] == 0 for r in readers):
+                blocked.add(f.slug)
+                break
+            if not all(r.sees_clear(source) for r in readers):
+                masked.add(f.slug)
+    return blocked, masked - blocked
 
 
 @dataclass
@@ -87,6 +146,13 @@ class Access:
             _role_rule(declared[slug], grants[slug], ts)
             for slug in sorted(actor.roles_in(ts.app.slug)) if slug in declared and slug in grants
         ]
+        if ts.has_computed and roles:
+            blocked, masked = _blocked_computed(actor, ts)
+            if blocked or masked:
+                roles = [
+                    replace(r, levels={**r.levels, **dict.fromkeys(blocked, 0)}, masked=frozenset(masked))
+                    for r in roles
+                ]
         return cls(actor, ts, full=False, roles=roles)
 
     # --- operations ----------------------------------------------------------------

@@ -38,6 +38,7 @@ FIELD_TYPES = (
     "single_select", "multi_select", "email", "phone", "url", "address", "link", "user",
     "attachment", "autonumber", "rating",
     "created_at", "created_by", "updated_at", "updated_by",
+    "formula", "lookup", "rollup",
 )  # fmt: skip
 #: Types that expose a system column; the platform fills them.
 SYSTEM_TYPES = frozenset({"created_at", "created_by", "updated_at", "updated_by"})
@@ -114,8 +115,12 @@ def check_definition(data: Any) -> list[Problem]:
     """
     from .definition_checks import cross_check  # the checks import helpers from here
 
+    from .computed_checks import computed_problems
+
     problems = schema_problems(data)
     problems += cross_check(data, {p.pointer for p in problems})
+    if not any(p.severity == "error" for p in problems):  # computed fields need the rest to hold together
+        problems += computed_problems(data)
     return sort_problems(problems)
 
 

@@ -567,6 +567,8 @@ class _Importer:
         elif found is not None:
             if found.type.system or found.type.name == "autonumber":
                 self.report.ignored.append(Omitted(column, f'"{found.slug}" is set by Recordbase'))
+            elif getattr(found.type, "computed", False):
+                self.report.ignored.append(Omitted(column, f'"{found.slug}" is computed by Recordbase'))
             elif found.slug in self.targets:
                 self.report.problem(row, column, f'fills the same field "{found.slug}" as column {self.targets[found.slug]}')
                 self.bad_columns.add(column)

@@ -313,6 +313,8 @@ class Migrator:
         assert old_ts is not None
         old_f = old_ts.field_by_uid(f.uid)
         assert old_f is not None and old_f.pk == old_pk
+        if getattr(f.type, "computed", False):
+            return  # computed on read from now on; the old values stay with the retired field in the trash
         old_junction = old_ts.junctions.get(old_f.slug)
         new_junction = ts.junctions.get(f.slug)
         target_changed = f.type.name == "link" and self._link_target_uid(old, old_f) != self._link_target_uid(ts.app, f)
@@ -320,7 +322,7 @@ class Migrator:
         if old_junction is not None:
             for src, dst in self.conn.execute(sa.select(old_junction.c.src, old_junction.c.dst).order_by(old_junction.c.src, old_junction.c.position)):
                 values.setdefault(src, []).append(dst)
-        elif not old_f.type.system:
+        elif not old_f.type.system and not getattr(old_f.type, "computed", False):
             col = old_ts.table.c[old_f.column_name]
             for rid, raw in self.conn.execute(sa.select(old_ts.table.c.id, col).where(col.is_not(None))):
                 values[rid] = old_f.type.from_db(old_f, raw)

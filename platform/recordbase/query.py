@@ -52,9 +52,17 @@ def resolve_field(ts: TableSchema, slug: Any, pointer: str) -> Field | None:
     raise _error(pointer, f'unknown field "{slug}" in table "{ts.slug}"; fields are: {known}')
 
 
-def field_expression(ts: TableSchema, f: Field | None) -> sa.ColumnElement[Any]:
+def field_expression(ts: TableSchema, f: Field | None, ctx: FilterContext | None = None) -> sa.ColumnElement[Any]:
+    """The SQL for a field's value: its column, or a computed field's expression read in ``ctx``."""
     if f is None:
         return ts.table.c.id
+    if getattr(f.type, "computed", False):
+        from .fields.computed import ComputeError
+
+        try:
+            return f.type.expression(f, ts, ctx)  # type: ignore[attr-defined,no-any-return]
+        except ComputeError as error:
+            raise _error("/fields", str(error)) from None
     return f.type.column(f, ts.table)
 
 
@@ -188,7 +196,7 @@ def compile_condition(ts: TableSchema, node: Mapping[str, Any], ctx: FilterConte
         junction = ts.junctions.get(f.slug)
         if junction is not None:
             return f.type.many_filter(junction, ts.table.c.id, op, operand)  # type: ignore[attr-defined]
-        return f.type.filter(f, field_expression(ts, f), op, operand, ctx)
+        return f.type.filter(f, field_expression(ts, f, ctx), op, operand, ctx)
     except FieldValueError as exc:
         raise _error(pointer + "/value", f'{exc} (field "{node["field"]}", operator "{op}")') from None
 
@@ -200,7 +208,7 @@ class SortKey:
     expression: sa.ColumnElement[Any]
 
 
-def compile_sort(ts: TableSchema, sort: Sequence[Any] | str | None) -> list[SortKey]:
+def compile_sort(ts: TableSchema, sort: Sequence[Any] | str | None, ctx: FilterContext | None = None) -> list[SortKey]:
     """Sort keys from ``["-amount", "name"]`` (or a comma string); id breaks ties."""
     if sort is None:
         sort = []
@@ -223,7 +231,9 @@ def compile_sort(ts: TableSchema, sort: Sequence[Any] | str | None) -> list[Sort
             raise _error(pointer, f'cannot sort by "{slug}": attachments have no order')
         if f is not None and not f.type.sortable:
             raise _error(pointer, f'cannot sort by "{slug}": it is encrypted, and ciphertext has no order')
-        expression = ts.table.c.id if f is None else f.type.sort_expression(f, field_expression(ts, f))
+        if f is not None and getattr(f.type, "computed", False) and f.type.result(f, ts).many:  # type: ignore[attr-defined]
+            raise _error(pointer, f'cannot sort by "{slug}": it holds several values')
+        expression = ts.table.c.id if f is None else f.type.sort_expression(f, field_expression(ts, f, ctx))
         keys.append(SortKey(f, descending, expression))
         if f is None:
             break  # the id is unique: nothing after it can matter

@@ -112,7 +112,10 @@ class RecordStore:
         self.table = ts.table
         self.access = Access.for_actor(actor, ts)
         # Per-table lists the write path consults for every record.
-        self._inputs = {slug: f for slug, f in ts.fields.items() if not f.type.system and f.type.name != "autonumber"}
+        self._inputs = {
+            slug: f for slug, f in ts.fields.items()
+            if not f.type.system and f.type.name != "autonumber" and not getattr(f.type, "computed", False)
+        }
         self._defaults = [f for f in self._inputs.values() if f.default is not None]
         self._required = [f for f in self._inputs.values() if f.required]
         self._columns_out = [(slug, f) for slug, f in self._inputs.items() if slug not in ts.junctions]
@@ -460,10 +463,22 @@ class RecordStore:
         self.ts.cache[key] = decode
         return decode
 
-    def _columns(self, fields: Sequence[Field]) -> list[sa.ColumnElement[Any]]:
+    def _columns(self, fields: Sequence[Field], ctx: FilterContext | None = None) -> list[sa.ColumnElement[Any]]:
+        """The select list for ``fields``: system columns, then one column or expression per field.
+
+        A computed field is its expression, labelled like a column; ``ctx``
+        (default: now, as this actor) decides what linked rows it reads.
+        """
         t = self.table
         cols: list[sa.ColumnElement[Any]] = [t.c.id, t.c.version, t.c.created_at, t.c.updated_at, t.c.created_by, t.c.updated_by]
-        cols.extend(t.c[f.column_name] for f in fields if not f.type.system and f.slug not in self.ts.junctions)
+        for f in fields:
+            if f.type.system or f.slug in self.ts.junctions:
+                continue
+            if getattr(f.type, "computed", False):
+                ctx = ctx or self.compute_context(utcnow())
+                cols.append(f.type.expression(f, self.ts, ctx).label(f.column_name))  # type: ignore[attr-defined]
+            else:
+                cols.append(t.c[f.column_name])
         return cols
 
     def _load_many(self, conn: sa.Connection, ids: Sequence[int], fields: Sequence[Field]) -> dict[int, dict[str, list[int]]]:
@@ -482,7 +497,7 @@ class RecordStore:
         """One record by id; ``NotFound`` when there is none."""
         if isinstance(record_id, bool) or not isinstance(record_id, int) or not 0 < record_id <= MAX_ID:
             raise NotFound(f'no record {record_id!r} in "{self.ts.slug}"')
-        if not self.access.full:
+        if not self.access.full or self.ts.has_computed:
             return self._get_checked(record_id, fields)
         chosen = self.ts.fields.values() if fields is None else q.projection(self.ts, fields)
         by_id, links, decode = self._prepared_get()
@@ -505,11 +520,11 @@ class RecordStore:
         With no right to read the table at all, every id is simply not found.
         """
         readers = [r for r in self.access.roles if r.can("read")]
-        if not readers:
+        if not readers and not self.access.full:
             raise NotFound(f'no record {record_id} in "{self.ts.slug}"')
         chosen = self._chosen(fields)
         now = utcnow()
-        base = self._columns(chosen)
+        base = self._columns(chosen, self.compute_context(now))
         flags = self._flags(readers, now)
         stmt = sa.select(*base, *flags).where(self.table.c.id == record_id, self.access.condition(readers, now, self.rb.dialect))
         with self.rb.read() as conn:
@@ -549,7 +564,7 @@ class RecordStore:
     def _get(self, conn: sa.Connection, record_id: Any, chosen: Sequence[Field], lock: bool = False) -> Record:
         if isinstance(record_id, bool) or not isinstance(record_id, int):
             raise NotFound(f'no record {record_id!r} in "{self.ts.slug}"')
-        stmt = sa.select(*self._columns(chosen)).where(self.table.c.id == record_id)
+        stmt = sa.select(*self._columns(chosen, self.compute_context(utcnow()))).where(self.table.c.id == record_id)
         if lock:
             stmt = stmt.with_for_update()  # SQLite has no row locks; its writer holds the database lock
         row = conn.execute(stmt).mappings().first()
@@ -558,7 +573,25 @@ class RecordStore:
         return self._to_record(row, chosen, self._load_many(conn, [record_id], chosen).get(record_id, {}))
 
     def _context(self, request: q.RecordQuery, dialect: str) -> FilterContext:
-        return FilterContext(now=request.now or utcnow(), dialect=dialect, schema=self.ts)
+        return self.compute_context(request.now or utcnow())
+
+    def compute_context(self, now: dt.datetime) -> FilterContext:
+        """The context of a read: the clock, the dialect, and how this actor reads linked tables.
+
+        Lookups and rollups read other tables through ``rows``: only the linked
+        records this actor may read there take part.
+        """
+        return FilterContext(now=now, dialect=self.rb.dialect, schema=self.ts, extra={"rows": self._rows_in(now)})
+
+    def _rows_in(self, now: dt.datetime) -> Callable[[TableSchema], sa.ColumnElement[bool] | None]:
+        def rows(target: TableSchema) -> sa.ColumnElement[bool] | None:
+            access = Access.for_actor(self.actor, target)
+            if access.full:
+                return None
+            readers = [r for r in access.roles if r.can("read")]
+            return access.condition(readers, now, self.rb.dialect) if readers else sa.false()
+
+        return rows
 
     def _where(self, request: q.RecordQuery, dialect: str, readers: Sequence[RoleRule]) -> list[sa.ColumnElement[bool]]:
         """The rows a read returns: the actor's rows, the caller's filter and search.
@@ -617,14 +650,15 @@ class RecordStore:
         readers = self.access.require("read")
         dialect = self.rb.dialect
         chosen = self._chosen(request.fields)
-        keys = q.compile_sort(self.ts, request.sort)
+        ctx = self._context(request, dialect)
+        keys = q.compile_sort(self.ts, request.sort, ctx)
         for i, k in enumerate(keys):
             if k.field is not None:
                 self.access.require_clear(k.field.slug, "sort", f"/sort/{i}")
         where = self._where(request, dialect, readers)
         key_columns = [k.expression.label(f"_k{i}") for i, k in enumerate(keys)]
         flag_columns = self._flags(readers, request.now or utcnow())
-        base = self._columns(chosen)
+        base = self._columns(chosen, ctx)
         stmt = sa.select(*base, *key_columns, *flag_columns).where(*where)
         if request.cursor:
             stmt = stmt.where(q.keyset_condition(keys, q.decode_cursor(keys, request.cursor)))
@@ -715,11 +749,12 @@ class RecordStore:
         request = request or q.RecordQuery(**kwargs)
         readers = self.access.require("read")
         chosen = self._chosen(request.fields)
-        keys = q.compile_sort(self.ts, request.sort)
+        ctx = self._context(request, self.rb.dialect)
+        keys = q.compile_sort(self.ts, request.sort, ctx)
         for i, k in enumerate(keys):
             if k.field is not None:
                 self.access.require_clear(k.field.slug, "sort", f"/sort/{i}")
-        base = self._columns(chosen)
+        base = self._columns(chosen, ctx)
         flag_columns = self._flags(readers, request.now or utcnow())
         stmt = sa.select(*base, *flag_columns).where(*self._where(request, self.rb.dialect, readers)).order_by(*q.order_by(keys))
         decode = self._decoder(chosen)

@@ -8,7 +8,7 @@ until the app's version changes.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -67,6 +67,11 @@ class TableSchema:
     def stored_fields(self) -> list[Field]:
         """Fields with a column of their own in this table."""
         return [f for f in self.fields.values() if f.type.stores_in_column and slug_has_column(self, f)]
+
+    @property
+    def has_computed(self) -> bool:
+        """Whether any field is computed on read (formula, lookup, rollup)."""
+        return any(getattr(f.type, "computed", False) for f in self.fields.values())
 
     @property
     def searchable_fields(self) -> list[Field]:
@@ -131,7 +136,8 @@ def build_app_schema(
         ts = TableSchema(pk=tpk, uid=tdef["id"], slug=tdef["slug"], definition=tdef, app=app)
         for fdef in tdef["fields"]:
             ftype = field_types.get(fdef["type"])
-            if keys is not None and wants_encryption(fdef, ftype.default_sensitivity):
+            computed = getattr(ftype, "computed", False)
+            if keys is not None and not computed and wants_encryption(fdef, ftype.default_sensitivity):
                 ftype = EncryptedType(ftype, keys)
             ts.fields[fdef["slug"]] = Field(
                 pk=field_pks[(tdef["id"], fdef["id"])], uid=fdef["id"], slug=fdef["slug"], type=ftype,
@@ -148,7 +154,35 @@ def build_app_schema(
                 columns.extend(f.type.columns(f))
         # AUTOINCREMENT: SQLite must never reuse the id of a record in the trash.
         ts.table = sa.Table(ts.name, app.metadata, *columns, sqlite_autoincrement=True)
+    for ts in app.tables.values():
+        derive_computed(ts)
     return app
+
+
+def derive_computed(ts: TableSchema) -> None:
+    """Give each computed field the highest sensitivity among what it reads, and check it once.
+
+    A formula over a personal field is personal: it is then masked wherever
+    that field would be. A computed field that cannot be built (its source
+    gone or changed type) is treated as sensitive and fails when read, with
+    the reason, rather than computing nonsense.
+    """
+    from .fields.computed import SENSITIVITY_RANK, ComputeError, sources
+
+    for slug, f in list(ts.fields.items()):
+        if not getattr(f.type, "computed", False):
+            continue
+        try:
+            levels = [source.sensitivity for _table, source in sources(ts, f)]
+            f.type.result(f, ts)  # type: ignore[attr-defined]
+        except ComputeError:
+            levels = ["sensitive"]
+        declared = f.definition.get("sensitivity")
+        if declared:
+            levels.append(declared)
+        derived = max(levels or ["internal"], key=lambda level: SENSITIVITY_RANK.get(level, 3))
+        definition = {**f.definition, "sensitivity": derived, "derived_sensitivity": derived != declared}
+        ts.fields[slug] = replace(f, definition=definition, _memo=dict(f._memo))
 
 
 def index_specs(ts: TableSchema) -> list[tuple[str, list[str], bool]]:
