@@ -342,3 +342,24 @@ def test_export_writes_computed_columns_and_import_skips_them(shop: Recordbase, 
     assert report.ok, report.problems
     assert any("computed" in omitted.reason for omitted in report.ignored)
     assert orders.count() == 4
+
+
+def test_aggregates_over_computed_fields_and_date_buckets(shop: Recordbase) -> None:
+    orders = shop.records(SYSTEM, "shop", "orders")
+    groups = orders.aggregate(group_by=["month:placed"], metrics=["count", "sum:total", "avg:net"])
+    assert [(g.values["month:placed"], g.metrics["count"]) for g in groups] == [("2026-11", 2)]
+    assert groups[0].metrics["sum:total"] == Decimal("140.00")
+    assert groups[0].metrics["avg:net"] == Decimal("126.00")  # the empty order has no discount, so no net
+    by_paid = orders.aggregate(group_by=["paid"], metrics=["sum:total"])
+    assert {g.values["paid"]: g.metrics["sum:total"] for g in by_paid} == {False: Decimal("0"), True: Decimal("140")}
+    weeks = orders.aggregate(group_by=["week:placed"])
+    assert [g.values["week:placed"] for g in weeks] == ["2026-10-26", "2026-11-16"]
+    quarters = orders.aggregate(group_by=["quarter:placed", "year:placed"])
+    assert [(g.values["quarter:placed"], g.values["year:placed"]) for g in quarters] == [("2026-Q4", "2026")]
+    with pytest.raises(QueryError):
+        orders.aggregate(group_by=["month:title"])
+    with pytest.raises(QueryError):
+        orders.aggregate(group_by=["fortnight:placed"])
+    clerk = user(shop, "clerk@example.org", "clerk")
+    with pytest.raises(QueryError):  # masked for the clerk: no group may depend on it
+        shop.records(clerk, "shop", "orders").aggregate(group_by=["greeting"])

@@ -113,9 +113,8 @@ def check_definition(data: Any) -> list[Problem]:
     duplicates, defaults, privacy rules). Cross-checks only look at parts the schema
     accepted, so one mistake is reported once. Warnings have ``severity="warning"``.
     """
-    from .definition_checks import cross_check  # the checks import helpers from here
-
     from .computed_checks import computed_problems
+    from .definition_checks import cross_check  # the checks import helpers from here
 
     problems = schema_problems(data)
     problems += cross_check(data, {p.pointer for p in problems})

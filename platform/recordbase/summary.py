@@ -10,6 +10,13 @@ Metrics are written ``"count"`` or ``"<op>:<field>"``: ``sum`` and ``avg``
 order), ``filled``, ``empty`` and ``distinct`` (counts, any stored field).
 Encrypted fields have no order and no clear value in SQL: grouping by them
 and aggregating them are refused, except counting filled and empty ones.
+
+A date or date-time field can be grouped by a calendar bucket, written
+``"<bucket>:<field>"`` — ``day``, ``week`` (starting Monday), ``month``,
+``quarter`` or ``year`` — and its group value is the bucket's label
+(``2026-11-02``, ``2026-11``, ``2026-Q4``, ``2026``), in UTC. Computed fields
+(formula, lookup, rollup) group and aggregate like stored ones, read as the
+actor reads them.
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ if TYPE_CHECKING:
     from .records import RecordStore
 
 NUMERIC = frozenset({"number", "currency", "percent", "rating"})
+BUCKETS = ("day", "week", "month", "quarter", "year")
+TEMPORAL = frozenset({"date", "datetime", "created_at", "updated_at"})
 OPS = ("sum", "avg", "min", "max", "filled", "empty", "distinct")
 MAX_GROUPS = 10_000
 MAX_GROUP_FIELDS = 3
@@ -46,6 +55,53 @@ class Group:
 
 def _error(pointer: str, message: str) -> QueryError:
     return QueryError(f"{pointer}: {message}", [Problem(pointer, message)])
+
+
+@dataclass(frozen=True)
+class GroupKey:
+    """A field grouped by its value, or a date field by a calendar ``bucket``."""
+
+    field: Field
+    bucket: str | None
+    name: str  # as the caller wrote it: "stage", "month:close_date"
+
+
+def _kind(store: RecordStore, f: Field) -> str:
+    """A field's value kind for grouping and metrics: its type, or a computed field's result."""
+    if getattr(f.type, "computed", False):
+        result = f.type.result(f, store.ts)  # type: ignore[attr-defined]
+        if result.source is not None:
+            return str(result.source.type.name)
+        return {"number": "number", "date": "date", "datetime": "datetime"}.get(result.kind, result.kind)
+    return str(f.type.name)
+
+
+def _group_key(store: RecordStore, spec: Any, pointer: str) -> GroupKey:
+    bucket = None
+    slug = spec
+    if isinstance(spec, str) and ":" in spec:
+        bucket, _, slug = spec.partition(":")
+        if bucket not in BUCKETS:
+            raise _error(pointer, f'unknown bucket "{bucket}"; buckets are: {", ".join(BUCKETS)}')
+    f = _groupable(store, slug, pointer)
+    if bucket is not None and _kind(store, f) not in TEMPORAL:
+        raise _error(pointer, f'"{f.slug}" is not a date: it cannot be grouped by {bucket}')
+    return GroupKey(f, bucket, str(spec))
+
+
+def bucket_expression(col: sa.ColumnElement[Any], bucket: str, dialect: str) -> sa.ColumnElement[Any]:
+    """A date or date-time as its bucket's label (text that sorts in time order)."""
+    if dialect == "sqlite":
+        if bucket == "week":
+            return sa.func.date(col, "weekday 0", "-6 days")
+        if bucket == "quarter":
+            month = sa.cast(sa.func.strftime("%m", col), sa.Integer())
+            return sa.func.strftime("%Y", col) + "-Q" + sa.cast((month + 2) / 3, sa.Text())
+        fmt = {"day": "%Y-%m-%d", "month": "%Y-%m", "year": "%Y"}[bucket]
+        return sa.func.strftime(fmt, col)
+    utc = sa.func.timezone("UTC", col) if not isinstance(col.type, sa.Date) else col
+    fmt = {"day": "YYYY-MM-DD", "week": "YYYY-MM-DD", "month": "YYYY-MM", "quarter": "YYYY-\"Q\"Q", "year": "YYYY"}[bucket]
+    return sa.func.to_char(sa.func.date_trunc(bucket, utc), fmt)
 
 
 def _groupable(store: RecordStore, slug: Any, pointer: str) -> Field:
@@ -73,7 +129,7 @@ def _metric(store: RecordStore, spec: Any, pointer: str) -> tuple[str, str, Fiel
         raise _error(pointer, f'"{op}" of the record id says nothing; use "count"')
     if f.slug in store.ts.junctions:
         raise _error(pointer, f'cannot aggregate "{f.slug}": it holds several values')
-    if op in ("sum", "avg") and f.type.name not in NUMERIC:
+    if op in ("sum", "avg") and _kind(store, f) not in NUMERIC:
         raise _error(pointer, f'"{op}" needs a number field; "{f.slug}" is {f.type.name}')
     if op in ("min", "max", "sum", "avg", "distinct") and f.type.encrypted:
         raise _error(pointer, f'cannot take "{op}" of "{f.slug}": it is encrypted')
@@ -87,6 +143,15 @@ def _decode(f: Field, raw: Any) -> Any:
     if raw is None or f.type.system:
         return raw
     return f.type.from_db(f, raw)
+
+
+def _total(f: Field | None, raw: Any) -> Any:
+    """A sum as the field's values are: scaled integers decoded; a computed sum is already in units."""
+    if f is None:
+        return raw
+    if getattr(f.type, "computed", False):
+        return _decode(f, raw)
+    return _decode(f, int(raw))
 
 
 def aggregate(
@@ -104,17 +169,26 @@ def aggregate(
     group_by = list(group_by or [])
     if len(group_by) > MAX_GROUP_FIELDS:
         raise _error("/group_by", f"group by at most {MAX_GROUP_FIELDS} fields")
-    groups = [_groupable(store, slug, f"/group_by/{i}") for i, slug in enumerate(group_by)]
+    keys_wanted = [_group_key(store, spec, f"/group_by/{i}") for i, spec in enumerate(group_by)]
+    groups = [k.field for k in keys_wanted]
     if not metrics:
         raise _error("/metrics", "ask for at least one metric")
     wanted = [_metric(store, spec, f"/metrics/{i}") for i, spec in enumerate(metrics)]
     request = q.RecordQuery(filter=filter, search=search, now=now or utcnow())
-    where = store._where(request, store.rb.dialect, readers)
+    dialect = store.rb.dialect
+    where = store._where(request, dialect, readers)
+    ctx = store._context(request, dialect)
     ts = store.ts
-    group_columns = [q.field_expression(ts, f).label(f"_g{i}") for i, f in enumerate(groups)]
+
+    def grouped(key: GroupKey) -> sa.ColumnElement[Any]:
+        col = q.field_expression(ts, key.field, ctx)
+        return col if key.bucket is None else bucket_expression(col, key.bucket, dialect)
+
+    group_exprs = [grouped(k) for k in keys_wanted]
+    group_columns = [e.label(f"_g{i}") for i, e in enumerate(group_exprs)]
     metric_columns = []
     for i, (_name, op, f) in enumerate(wanted):
-        col = q.field_expression(ts, f) if f is not None else ts.table.c.id
+        col = q.field_expression(ts, f, ctx) if f is not None else ts.table.c.id
         expression: sa.ColumnElement[Any]
         if op == "count":
             expression = sa.func.count()
@@ -133,9 +207,10 @@ def aggregate(
             metric_columns.append(sa.func.count(col).label(f"_n{i}"))
     stmt = sa.select(*group_columns, *metric_columns).where(*where)
     if groups:
-        stmt = stmt.group_by(*(q.field_expression(ts, f) for f in groups))
-        keys = q.compile_sort(ts, [f.slug for f in groups])
-        stmt = stmt.order_by(*(k.expression.is_(None) for k in keys[:-1]), *(k.expression for k in keys[:-1]))
+        stmt = stmt.group_by(*group_exprs)
+        keys = q.compile_sort(ts, [f.slug for f in groups], ctx)
+        order = [e if k.bucket is not None else s.expression for k, e, s in zip(keys_wanted, group_exprs, keys, strict=False)]
+        stmt = stmt.order_by(*(e.is_(None) for e in order), *order)
     stmt = stmt.limit(MAX_GROUPS + 1)
     with store.rb.read() as conn:
         rows = conn.execute(stmt).mappings().all()
@@ -143,7 +218,10 @@ def aggregate(
         raise _error("/group_by", f"more than {MAX_GROUPS} groups; filter first or group by something coarser")
     out = []
     for row in rows:
-        values = {f.slug: _decode(f, row[f"_g{i}"]) for i, f in enumerate(groups)}
+        values = {
+            (k.field.slug if k.bucket is None else k.name): (_decode(k.field, row[f"_g{i}"]) if k.bucket is None else row[f"_g{i}"])
+            for i, k in enumerate(keys_wanted)
+        }
         results: dict[str, Any] = {}
         for i, (name, op, f) in enumerate(wanted):
             raw = row[f"_m{i}"]
@@ -152,11 +230,11 @@ def aggregate(
             elif raw is None:
                 results[name] = None
             elif op == "avg":
-                total = _decode(f, int(raw)) if f is not None else raw
+                total = _total(f, raw)
                 count = int(row[f"_n{i}"])
                 results[name] = (Decimal(total) / count) if count else None
             elif op == "sum":
-                results[name] = _decode(f, int(raw)) if f is not None else raw
+                results[name] = _total(f, raw)
             else:
                 results[name] = _decode(f, raw) if f is not None else raw
         out.append(Group(values, results))

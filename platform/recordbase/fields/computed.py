@@ -38,7 +38,6 @@ import sqlalchemy as sa
 from .. import formula as fx
 from ..errors import Problem
 from . import get, register
-from .encrypted import wants_encryption
 from .base import (
     EMPTY_OPS,
     EQUALITY_OPS,
@@ -50,6 +49,7 @@ from .base import (
     FieldValueError,
     FilterContext,
 )
+from .encrypted import wants_encryption
 
 if TYPE_CHECKING:
     from faker import Faker
@@ -115,7 +115,7 @@ def operand(ts: TableSchema, f: Field, ctx: FilterContext, seen: frozenset[str])
             scale = int(source.options.get("scale", getattr(source.type, "default_scale", 0)))
             sql = sa.cast(sql, sa.Float()) / float(10**scale) if scale else sa.cast(sql, sa.Float())
         return fx.Operand(kind, sql)
-    if f.type.encrypted or wants_encryption(f.definition, f.type.default_sensitivity):
+    if f.type.encrypted or wants_encryption(dict(f.definition), f.type.default_sensitivity):
         raise fx.FormulaError(f'"{f.slug}" is encrypted: nothing can be computed from it in the database')
     if kind in NUMBER_TYPES:
         scale = int(f.options.get("scale", getattr(f.type, "default_scale", 0)))
@@ -526,8 +526,8 @@ class Lookup(ComputedType):
         ordered = _linked_rows(path, ts, ctx, [value.label("v"), (junction.c.position if junction is not None else path.target.table.c.id).label("p")])
         inner = ordered.subquery()
         if ctx.dialect == "sqlite":
-            ordered = sa.select(inner).order_by(inner.c.p).subquery()
-            listed = sa.select(sa.case((sa.func.count() == 0, sa.null()), else_=sa.func.json_group_array(ordered.c.v)))
+            in_order = sa.select(inner).order_by(inner.c.p).subquery()
+            listed = sa.select(sa.case((sa.func.count() == 0, sa.null()), else_=sa.func.json_group_array(in_order.c.v)))
             return listed.scalar_subquery()
         from sqlalchemy.dialects.postgresql import aggregate_order_by
 
@@ -568,7 +568,7 @@ class Rollup(ComputedType):
             inner = source.type.result(source, path.target)
             return "number" if inner.kind == "source" else inner.kind
         name = source.type.name
-        if source.type.encrypted or wants_encryption(source.definition, source.type.default_sensitivity):
+        if source.type.encrypted or wants_encryption(dict(source.definition), source.type.default_sensitivity):
             raise ComputeError(f'"{source.slug}" is encrypted: nothing can be computed from it in the database')
         if name in NUMBER_TYPES or name in ("rating", "autonumber"):
             return "number"
