@@ -96,7 +96,7 @@ def bucket_expression(col: sa.ColumnElement[Any], bucket: str, dialect: str) -> 
             return sa.func.date(col, "weekday 0", "-6 days")
         if bucket == "quarter":
             month = sa.cast(sa.func.strftime("%m", col), sa.Integer())
-            return sa.func.strftime("%Y", col) + "-Q" + sa.cast((month + 2) / 3, sa.Text())
+            return sa.func.strftime("%Y", col).op("||")("-Q").op("||")(sa.cast((month + 2) // 3, sa.Text()))
         fmt = {"day": "%Y-%m-%d", "month": "%Y-%m", "year": "%Y"}[bucket]
         return sa.func.strftime(fmt, col)
     utc = sa.func.timezone("UTC", col) if not isinstance(col.type, sa.Date) else col
@@ -184,11 +184,26 @@ def aggregate(
         col = q.field_expression(ts, key.field, ctx)
         return col if key.bucket is None else bucket_expression(col, key.bucket, dialect)
 
+    # Rows first (group values, sort keys and metric inputs as plain columns), then the
+    # grouping over them: an expression with parameters (a formula, a bucket) is then one
+    # column that GROUP BY, ORDER BY and SELECT all name the same way, on both databases.
     group_exprs = [grouped(k) for k in keys_wanted]
-    group_columns = [e.label(f"_g{i}") for i, e in enumerate(group_exprs)]
+    sort_keys = q.compile_sort(ts, [f.slug for f in groups], ctx)[: len(groups)] if groups else []
+    inputs: list[sa.ColumnElement[Any]] = [e.label(f"_g{i}") for i, e in enumerate(group_exprs)]
+    inputs += [
+        (e if k.bucket is not None else s.expression).label(f"_s{i}")
+        for i, (k, e, s) in enumerate(zip(keys_wanted, group_exprs, sort_keys, strict=True))
+    ]
+    inputs += [
+        (q.field_expression(ts, f, ctx) if f is not None else ts.table.c.id).label(f"_v{i}")
+        for i, (_name, _op, f) in enumerate(wanted)
+    ]
+    rows_q = sa.select(*inputs).where(*where).subquery()
+    group_columns = [rows_q.c[f"_g{i}"] for i in range(len(groups))]
+    sort_columns = [rows_q.c[f"_s{i}"] for i in range(len(groups))]
     metric_columns = []
-    for i, (_name, op, f) in enumerate(wanted):
-        col = q.field_expression(ts, f, ctx) if f is not None else ts.table.c.id
+    for i, (_name, op, _f) in enumerate(wanted):
+        col = rows_q.c[f"_v{i}"]
         expression: sa.ColumnElement[Any]
         if op == "count":
             expression = sa.func.count()
@@ -205,12 +220,10 @@ def aggregate(
         metric_columns.append(expression.label(f"_m{i}"))
         if op == "avg":
             metric_columns.append(sa.func.count(col).label(f"_n{i}"))
-    stmt = sa.select(*group_columns, *metric_columns).where(*where)
+    stmt = sa.select(*group_columns, *metric_columns)
     if groups:
-        stmt = stmt.group_by(*group_exprs)
-        keys = q.compile_sort(ts, [f.slug for f in groups], ctx)
-        order = [e if k.bucket is not None else s.expression for k, e, s in zip(keys_wanted, group_exprs, keys, strict=False)]
-        stmt = stmt.order_by(*(e.is_(None) for e in order), *order)
+        stmt = stmt.group_by(*group_columns, *sort_columns)
+        stmt = stmt.order_by(*(c.is_(None) for c in sort_columns), *sort_columns)
     stmt = stmt.limit(MAX_GROUPS + 1)
     with store.rb.read() as conn:
         rows = conn.execute(stmt).mappings().all()
