@@ -283,6 +283,10 @@ class Recordbase:
                         ])
                         conn.execute(sa.delete(fields_t).where(fields_t.c.table_id == row["id"]))
                         conn.execute(sa.delete(tables_t).where(tables_t.c.id == row["id"]))
+                elif entry["kind"] == "record":
+                    from .collab import forget_records
+
+                    forget_records(conn, int(entry["table_id"]), [int(entry["record_id"])])
                 conn.execute(sa.delete(tt).where(tt.c.id == entry["id"]))
             if entries:
                 write_audit(conn, actor, "trash_purge", entries=[(None, {"entries": [e["id"] for e in entries]})])

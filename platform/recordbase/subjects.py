@@ -14,6 +14,8 @@ personal and sensitive fields are emptied instead. Linked records keep their
 business values and lose their personal and sensitive ones. The sealed
 values in the audit history of every touched record are erased, the search
 index follows, and attachment files nobody else uses are removed. The
+comments and notifications of each found record go too (deleted or kept:
+comments are free text about it); linked records keep theirs. The
 consent ledger is kept: it proves consent was given and withdrawn, and holds
 no personal value. The report says what was done and what was kept and why.
 """
@@ -295,6 +297,11 @@ def _erase(rb: Recordbase, actor: Actor, conn: sa.Connection, hits: list[Hit], r
         report.deleted.append(hit)
     for table_pk, ids in touched.items():
         report.history_values += erase_values(conn, table_pk, sorted(ids))
+    # Comments are free text about the record: those on a record about the person go, even when it is kept.
+    from .collab import forget_records
+
+    for hit in (h for h in hits if h.linked_from is None):
+        forget_records(conn, store_for(hit).ts.pk, [hit.record_id])
     report.kept.append("the consent ledger (purpose, text version, channel and times; no personal value): proof of lawful processing")
     report.kept.append("who did what and when in the audit trail; the values in it are erased")
     return shas

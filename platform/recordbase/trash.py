@@ -176,8 +176,11 @@ def restore_record(store: RecordStore, conn: sa.Connection, record_id: int) -> N
 
 
 def purge_record(store: RecordStore, conn: sa.Connection, record_id: int) -> None:
+    from .collab import forget_records  # its comments and notifications go with it
+
     entry = _trash_entry(store, conn, record_id)
     conn.execute(sa.delete(trash_table).where(trash_table.c.id == entry["id"]))
+    forget_records(conn, store.ts.pk, [record_id])
     write_audit(conn, store.actor, "purge", app_id=store.ts.app.pk, table_id=store.ts.pk, entries=[(record_id, {})])
 
 
@@ -203,7 +206,10 @@ def erase_for_good(store: RecordStore, conn: sa.Connection, ids: Sequence[int]) 
 
 
 def drop_trashed(conn: sa.Connection, table_pk: int, record_ids: Sequence[int]) -> None:
-    """Remove deleted records' trash entries for good (their rows and links with them)."""
+    """Remove deleted records' trash entries for good (their rows and links, comments and notifications with them)."""
+    from .collab import forget_records
+
+    forget_records(conn, table_pk, record_ids)
     tt = trash_table
     for start in range(0, len(record_ids), 500):
         chunk = list(record_ids[start : start + 500])
