@@ -8,12 +8,13 @@ PORT ?= 5000
 ROWS ?= 1000000
 OUT ?=
 PYTEST_ARGS ?=
+LOAD_ARGS ?=
 # Test processes (pytest-xdist): each starts its own PostgreSQL. "0" runs in one process.
 PYTEST_WORKERS ?= auto
 LINT_PATHS := $(wildcard platform blueprints tests bench)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv assets translations messages chromium init run test lint format bench clean
+.PHONY: help venv assets translations messages chromium init run test lint format bench load clean
 
 help:
 	@echo "make run     set up .venv, assets, the database and an admin; serve on http://$(HOST):$(PORT)"
@@ -21,6 +22,7 @@ help:
 	@echo "make messages   extract translatable strings into translations/*/messages.po"
 	@echo "make lint    ruff check and mypy on the engine (fail), ruff format --check (reports only)"
 	@echo "make bench   engine benchmark: ROWS=$(ROWS) [OUT=file]"
+	@echo "make load    load test: 50 API clients, 60 s, 4 workers on SQLite [LOAD_ARGS=--postgres]"
 	@echo "make clean   remove .venv and caches (never instance/)"
 
 # --- Python environment -------------------------------------------------------
@@ -106,6 +108,10 @@ format: venv
 
 bench: venv
 	$(BIN)/python bench/engine.py --rows $(ROWS) $(if $(OUT),--out $(OUT))
+
+# 50 REST API clients against `recordbase serve --workers 4` on 127.0.0.1 (bench/load.py --help).
+load: venv
+	$(BIN)/python bench/load.py $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules *.egg-info platform/*.egg-info .pytest_cache .hypothesis .ruff_cache .mypy_cache

@@ -8,6 +8,12 @@ flask-limiter storage per client address (``RECORDBASE_LOGIN_LIMIT_IP``,
 default ``20/minute;100/hour``) and per email (``RECORDBASE_LOGIN_LIMIT``,
 default ``5/minute;20/hour``); once either is used up, sign-in answers 429
 with ``Retry-After`` until the window passes, even for the right password.
+The counters are shared by every process of the server when
+``RECORDBASE_RATELIMIT_STORAGE`` is shared: ``redis://…`` across machines, or
+``sqlite:///<absolute path>`` across the workers of one machine
+(``recordbase.serving.SQLiteRateLimitStorage``, which ``recordbase serve
+--workers N`` picks by itself); ``memory://`` (the one-process default)
+counts per process.
 A successful sign-in starts a fresh session (keeping only the language) and
 clears the email's count.
 
@@ -41,6 +47,7 @@ from flask_babel import gettext as _
 from flask_limiter import Limiter
 from flask_login import current_user, login_user, logout_user
 from limits import RateLimitItem, parse_many
+from recordbase import serving  # noqa: F401  (registers the sqlite:// rate-limit storage)
 from recordbase.errors import PermissionDenied, ValidationError
 from recordbase.users import MIN_PASSWORD_LENGTH
 from werkzeug.wrappers import Response as BaseResponse

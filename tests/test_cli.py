@@ -38,7 +38,7 @@ BROKEN_LINES = [
     "at most 63 characters)",
     '/tables/0/fields/0/type: unknown field type "colour"; expected one of: text, long_text, number, currency, '
     "percent, boolean, date, datetime, single_select, multi_select, email, phone, url, address, link, user, "
-    "attachment, autonumber, rating, created_at, created_by, updated_at, updated_by",
+    "attachment, autonumber, rating, created_at, created_by, updated_at, updated_by, formula, lookup, rollup",
 ]
 
 

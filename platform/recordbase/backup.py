@@ -6,6 +6,12 @@ committed before it began. PostgreSQL: ``pg_dump`` in its custom format (one
 snapshot as well), restored with ``pg_restore --clean``. Personal values are
 in a backup only as they are in the database: sealed.
 
+A backup is written under a temporary name, flushed to disk (``fsync``) and
+only then renamed to the name asked for: a backup interrupted half-way (a
+full disk, a killed process) leaves no file that looks like a backup, and one
+that was reported written survives a power cut. A restored SQLite file is
+flushed the same way before it replaces the database.
+
 The keys are not in the backup, on purpose: a stolen backup without the keys
 reveals no personal value. Back ``<instance>/keys.json`` (or the key
 variables) up separately — a backup cannot be read without them.
@@ -13,6 +19,7 @@ variables) up separately — a backup cannot be read without them.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -50,6 +57,17 @@ def _pg_tool(settings: Settings, name: str) -> str:
     return found
 
 
+def _fsync(path: Path) -> None:
+    """Flush ``path`` and the folder entry naming it to disk."""
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
 def _libpq_url(url: sa.engine.URL) -> str:
     """The SQLAlchemy URL as a libpq connection URI (what pg_dump takes)."""
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
@@ -61,21 +79,29 @@ def backup(rb: Recordbase, path: Path, actor: Actor) -> BackupResult:
     if path.exists():
         raise BackupError(f"{path} exists; give a new file name")
     path.parent.mkdir(parents=True, exist_ok=True)
-    if rb.dialect == "sqlite":
-        # Its own connection in autocommit: VACUUM cannot run inside a transaction.
-        source = sqlite3.connect(rb.engine.url.database or "", isolation_level=None, timeout=30)
-        try:
-            source.execute("VACUUM INTO ?", (str(path),))
-        finally:
-            source.close()
-    else:
-        done = subprocess.run(
-            [_pg_tool(rb.settings, "pg_dump"), "--format=custom", "--no-owner", f"--file={path}", f"--dbname={_libpq_url(rb.engine.url)}"],
-            capture_output=True, text=True, check=False,
-        )
-        if done.returncode != 0:
-            path.unlink(missing_ok=True)
-            raise BackupError(f"pg_dump failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
+    partial = path.with_name(f".{path.name}.partial")
+    partial.unlink(missing_ok=True)  # left by an interrupted backup
+    try:
+        if rb.dialect == "sqlite":
+            # Its own connection in autocommit: VACUUM cannot run inside a transaction.
+            source = sqlite3.connect(rb.engine.url.database or "", isolation_level=None, timeout=30)
+            try:
+                source.execute("VACUUM INTO ?", (str(partial),))
+            finally:
+                source.close()
+        else:
+            done = subprocess.run(
+                [_pg_tool(rb.settings, "pg_dump"), "--format=custom", "--no-owner", f"--file={partial}", f"--dbname={_libpq_url(rb.engine.url)}"],
+                capture_output=True, text=True, check=False,
+            )
+            if done.returncode != 0:
+                raise BackupError(f"pg_dump failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
+        _fsync(partial)
+        if path.exists():  # made meanwhile by someone else: keep theirs
+            raise BackupError(f"{path} exists; give a new file name")
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
     with rb.write() as conn:
         write_audit(conn, actor, "backup", entries=[(None, {"file": path.name, "size": path.stat().st_size})])
     return BackupResult(path, path.stat().st_size, rb.dialect)
@@ -105,6 +131,7 @@ def restore(settings: Settings, path: Path) -> None:
             raise BackupError(f"{path} is not a sound Recordbase backup ({verdict if verdict != 'ok' else 'no rb_app table'})")
         staged = target.with_name(target.name + ".restoring")
         shutil.copyfile(path, staged)
+        _fsync(staged)
         for suffix in ("-wal", "-shm"):
             Path(str(target) + suffix).unlink(missing_ok=True)
         staged.replace(target)

@@ -416,7 +416,10 @@ def audit_show(app: str | None, record: int | None, user: str | None, table: str
     if field and not table:
         _fail("--field needs --table")
     utc = {k: v.replace(tzinfo=dt.UTC) if v is not None else None for k, v in (("since", since), ("until", until))}
-    for e in _engine().audit_entries(app=app, table=table, field=field, record=record, user=user, limit=limit, **utc):
+    entries = _engine().audit_entries(
+        app=app, table=table, field=field, record=record, user=user, limit=limit, since=utc["since"], until=utc["until"],
+    )
+    for e in entries:
         changes = json.dumps(readable(e["changes"]), ensure_ascii=False, sort_keys=True)
         click.echo(f"{e['id']}\t{e['at']:%Y-%m-%d %H:%M:%S}\t{e['actor_name']}\t{e['action']}\t{e['record_id'] or ''}\t{changes}")
 
@@ -489,6 +492,40 @@ def retention_run(dry_run: bool) -> None:
         click.echo("no table declares a retention rule")
     if any(r.error for r in results):
         sys.exit(1)
+
+
+@main.group()
+def automations() -> None:
+    """Tables' automations: run the scheduled ones, read the run log."""
+
+
+@automations.command("run")
+def automations_run() -> None:
+    """Fire automations whose date has come (once per record and date: idempotent, safe from cron)."""
+    from .automations import run_scheduled
+
+    results = run_scheduled(_engine())
+    for r in results:
+        click.echo(f"{r.app}.{r.table} {r.automation}: {r.fired} fired, {r.failed} failed, {r.stopped} stopped")
+    if not results:
+        click.echo("no automation has a date trigger")
+    if any(r.failed for r in results):
+        sys.exit(1)
+
+
+@automations.command("log")
+@click.argument("app")
+@click.option("--automation", default=None, help="Only this automation's runs.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+def automations_log(app: str, automation: str | None, limit: int) -> None:
+    """Recent runs, newest first: when, table, automation, record, trigger, status, error."""
+    from .automations import log_entries
+
+    for e in log_entries(_engine(), app, automation=automation, limit=limit):
+        click.echo(
+            f"{e['created_at']:%Y-%m-%d %H:%M:%S}\t{e['table']}\t{e['automation']}\t{e['record_id'] or ''}"
+            f"\t{e['trigger']}\t{e['status']}\t{e['error'] or ''}"
+        )
 
 
 def _acting_as(rb: Recordbase, email: str | None) -> Actor:
@@ -800,17 +837,49 @@ def restore_command(path: Path, yes: bool) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
-@click.option("--no-webhooks", is_flag=True, help="Do not deliver webhooks from this process (run `webhooks deliver --loop` elsewhere).")
-def serve(host: str, port: int, no_webhooks: bool) -> None:
-    """Serve the web app (and deliver webhooks in the background)."""
-    from recordbase_web import create_app
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Worker processes. 1: one threaded process (the laptop default); 2 or more: gunicorn.")
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64), help="Threads per gunicorn worker.")
+@click.option("--access-log", is_flag=True, help="Log every request on standard output (gunicorn).")
+@click.option("--no-webhooks", is_flag=True, help="Do not deliver webhooks from this server (run `webhooks deliver --loop` elsewhere).")
+@click.option("--webhook-interval", default=5.0, show_default=True, type=click.FloatRange(0.1, 3600),
+              help="Seconds between webhook delivery passes.")
+def serve(host: str, port: int, workers: int, threads: int, access_log: bool, no_webhooks: bool, webhook_interval: float) -> None:
+    """Serve the web app (and deliver webhooks in the background).
 
+    With --workers 2 or more: gunicorn worker processes, rate-limit counters
+    shared between them, and one separate process sending webhooks.
+    """
+    import os
+
+    from . import serving
     from .webhooks import DeliveryWorker
 
-    app = create_app()
-    rb = app.extensions["recordbase"]
+    settings = Settings.from_env()
+    try:
+        storage = serving.shared_ratelimit_storage(os.environ, settings.instance_path, workers)
+    except ValueError as exc:
+        _fail(str(exc))
+    rb = Recordbase(settings)
     rb.init_db()
-    worker = None if no_webhooks else DeliveryWorker(rb).start()
+    rb.dispose()  # the server's processes open their own connections (none may cross gunicorn's fork)
+    if workers > 1:
+        if storage:
+            os.environ[serving.RATELIMIT_VARIABLE] = storage  # read by every worker's app
+        click.echo(f"serving on http://{host}:{port} with {workers} workers × {threads} threads; "
+                   f"rate limits in {os.environ[serving.RATELIMIT_VARIABLE].split('@')[-1]}")
+        sender = None if no_webhooks else serving.start_webhook_sender(webhook_interval)
+        try:
+            serving.serve_with_gunicorn(serving.gunicorn_options(host, port, workers, threads, access_log=access_log))
+        finally:
+            if sender is not None:
+                serving.stop_process(sender)
+        return
+
+    from recordbase_web import create_app
+
+    app = create_app()
+    worker = None if no_webhooks else DeliveryWorker(app.extensions["recordbase"], interval=webhook_interval).start()
     click.echo(f"serving on http://{host}:{port}")
     try:
         app.run(host=host, port=port, threaded=True)
