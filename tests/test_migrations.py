@@ -13,4 +13,4 @@ def test_the_migrated_database_matches_the_models(rb):
 def test_init_db_is_idempotent(rb):
     rb.init_db()
     with rb.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0007"
+        assert MigrationContext.configure(conn).get_current_revision() == "0008"

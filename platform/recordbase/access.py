@@ -288,7 +288,7 @@ def field_exposure(role: Mapping[str, Any], grant: Mapping[str, Any] | None, ts:
 
 # --- who may change an app's definition ------------------------------------------------
 
-_PRIVACY_TABLE_KEYS = ("permissions", "consent", "retention", "erasure")
+_PRIVACY_TABLE_KEYS = ("permissions", "consent", "retention", "erasure", "automations")
 _PRIVACY_FIELD_KEYS = ("sensitivity", "encrypted", "purpose")
 
 

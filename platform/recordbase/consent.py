@@ -115,3 +115,45 @@ def ledger(store: RecordStore, record_id: int) -> list[dict[str, Any]]:
                             .order_by(consent_t.c.id)).mappings().all()
     keys = ("purpose", "version", "channel", "given_at", "given_by", "withdrawn_at", "withdrawn_by")
     return [{k: r[k] for k in keys} for r in rows]
+
+
+# --- the ledger for compliance officers ---------------------------------------------------
+
+
+def entries(
+    rb: Any, *, table_pk: int | None = None, purpose: str | None = None, record: int | None = None,
+    before_id: int | None = None, limit: int = 50,
+) -> list[dict[str, Any]]:
+    """Ledger entries, newest first, narrowed by table, purpose and record; paged by ``before_id``.
+
+    The ledger holds who consented to what and when — no record value — so it
+    is read as it is, for admins answering an auditor.
+    """
+    c = consent_t
+    stmt = sa.select(c).order_by(c.c.id.desc()).limit(limit)
+    if table_pk is not None:
+        stmt = stmt.where(c.c.table_id == table_pk)
+    if purpose is not None:
+        stmt = stmt.where(c.c.purpose == purpose)
+    if record is not None:
+        stmt = stmt.where(c.c.record_id == record)
+    if before_id is not None:
+        stmt = stmt.where(c.c.id < before_id)
+    with rb.read() as conn:
+        return [dict(row) for row in conn.execute(stmt).mappings()]
+
+
+def totals(rb: Any) -> list[dict[str, Any]]:
+    """Per table and purpose: consents open now (``given``) and withdrawn ones."""
+    c = consent_t
+    stmt = (
+        sa.select(
+            c.c.table_id, c.c.purpose,
+            sa.func.count(sa.case((c.c.withdrawn_at.is_(None), 1))).label("given"),
+            sa.func.count(c.c.withdrawn_at).label("withdrawn"),
+        )
+        .group_by(c.c.table_id, c.c.purpose)
+        .order_by(c.c.table_id, c.c.purpose)
+    )
+    with rb.read() as conn:
+        return [dict(row) for row in conn.execute(stmt).mappings()]

@@ -304,15 +304,25 @@ class Recordbase:
         self, *, app: str | None = None, table: str | None = None, field: str | None = None,
         record: int | None = None, user: str | None = None,
         since: dt.datetime | None = None, until: dt.datetime | None = None, limit: int = 1000,
+        action: str | None = None, after_id: int | None = None, before_id: int | None = None,
+        newest_first: bool = False,
     ) -> list[dict[str, Any]]:
-        """Audit entries, oldest first, narrowed by app, table, field, record id, user email and time.
+        """Audit entries, oldest first, narrowed by app, table, field, record id, user email, action and time.
 
         Answers "who read or changed field X of record Y between t1 and t2":
         ``field`` keeps the entries whose changes name that field (creates,
-        updates, deletes, anonymisations) or that revealed it.
+        updates, deletes, anonymisations) or that revealed it. Pages go by
+        entry id: ``after_id`` / ``before_id`` (with ``newest_first`` for the
+        latest first), so a page is one indexed range however deep it is.
         """
         a = audit_table
-        stmt = sa.select(a).order_by(a.c.id)
+        stmt = sa.select(a).order_by(a.c.id.desc() if newest_first else a.c.id)
+        if action is not None:
+            stmt = stmt.where(a.c.action == action)
+        if after_id is not None:
+            stmt = stmt.where(a.c.id > after_id)
+        if before_id is not None:
+            stmt = stmt.where(a.c.id < before_id)
         uid = None
         with self.read() as conn:
             if app is not None:

@@ -113,13 +113,15 @@ def check_definition(data: Any) -> list[Problem]:
     duplicates, defaults, privacy rules). Cross-checks only look at parts the schema
     accepted, so one mistake is reported once. Warnings have ``severity="warning"``.
     """
-    from .computed_checks import computed_problems
+    from .computed_checks import automation_problems, computed_problems
     from .definition_checks import cross_check  # the checks import helpers from here
 
     problems = schema_problems(data)
     problems += cross_check(data, {p.pointer for p in problems})
     if not any(p.severity == "error" for p in problems):  # computed fields need the rest to hold together
         problems += computed_problems(data)
+    if not any(p.severity == "error" for p in problems):
+        problems += automation_problems(data)
     return sort_problems(problems)
 
 

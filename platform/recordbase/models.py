@@ -329,3 +329,30 @@ class FormShare(Base):
     created_by: Mapped[str] = mapped_column(sa.String(200))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[dt.datetime | None]
+
+
+class AutomationRun(Base):
+    """One run of a table's automation on one record: what fired it, what each action did.
+
+    A scheduled trigger ("a date is reached") fires once per record and date:
+    the unique key on (table, automation, record, fire_key) makes
+    ``recordbase automations run`` safe to repeat, even from two crons at once.
+    """
+
+    __tablename__ = "rb_automation_run"
+    __table_args__ = (
+        sa.UniqueConstraint("table_id", "automation", "record_id", "fire_key", name="uq_rb_automation_run_fire"),
+        sa.Index("ix_rb_automation_run_at", "app_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    app_id: Mapped[int] = mapped_column(sa.ForeignKey("rb_app.id", ondelete="CASCADE"))
+    table_id: Mapped[int] = mapped_column(sa.ForeignKey("rb_table.id", ondelete="CASCADE"))
+    automation: Mapped[str] = mapped_column(sa.String(63))
+    record_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    trigger: Mapped[str] = mapped_column(sa.String(32))
+    fire_key: Mapped[str | None] = mapped_column(sa.String(64))
+    status: Mapped[str] = mapped_column(sa.String(16))  # done | failed | stopped
+    error: Mapped[str | None] = mapped_column(sa.String(1000))
+    actions: Mapped[list[Any]]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from . import automations
 from . import query as q
 from .access import Access, RoleRule
 from .actor import Actor
@@ -111,6 +112,7 @@ class RecordStore:
         self.ts = ts
         self.table = ts.table
         self.access = Access.for_actor(actor, ts)
+        self._form: str | None = None  # the form view a public submission came through (automations' "form" trigger)
         # Per-table lists the write path consults for every record.
         self._inputs = {
             slug: f for slug, f in ts.fields.items()
@@ -323,7 +325,25 @@ class RecordStore:
         from .webhooks import enqueue  # webhooks: the outbox, in this transaction
 
         enqueue(conn, self, "create", records)
+        if self.ts.has_computed:  # computed values need the rows (and their links) in place
+            records = self._reload(conn, records)
+        if automations.has_any(self.ts):
+            automations.after_create(conn, self, records, form=self._form)
+            records = self._reload(conn, records)  # what the automations set, returned with the write
         return self._seen_many(conn, records)
+
+    def _reload(self, conn: sa.Connection, records: list[Record]) -> list[Record]:
+        """Records just written, read back whole (computed fields included), in their order."""
+        chosen = list(self.ts.fields.values())
+        by_id: dict[int, Record] = {}
+        decode = self._decoder(chosen)
+        for chunk in chunks([r.id for r in records]):
+            stmt = sa.select(*self._columns(chosen, self.compute_context(utcnow()))).where(self.table.c.id.in_(chunk))
+            rows = conn.execute(stmt).all()
+            many = self._load_many(conn, [r[0] for r in rows], chosen)
+            for row in rows:
+                by_id[row[0]] = decode(row, many.get(row[0], {}))
+        return [by_id.get(r.id, r) for r in records]
 
     def _own(self, roles: Sequence[RoleRule], values: Mapping[str, Any]) -> Mapping[str, Any]:
         """For roles limited to their own records, a new record is owned by the actor."""
@@ -775,11 +795,16 @@ class RecordStore:
         A stale ``version`` raises ``Conflict`` carrying the current record;
         nothing is written.
         """
+        with self.rb.write() as conn:
+            return self._update_in(conn, record_id, values, version=version)
+
+    def _update_in(self, conn: sa.Connection, record_id: int, values: Mapping[str, Any], *, version: int) -> Record:
+        """``update`` inside the caller's transaction (automations change records within the triggering write)."""
         updaters = self.access.require("update")
         prepared = self._prepare(values, 0, "/fields", creating=False)
         self._raise_problems([prepared], "field value(s) are")
         now = utcnow()
-        with self.rb.write() as conn:
+        if True:  # the body of the former ``with self.rb.write() as conn:``
             if not self.access.full:  # with full access, _get below is the existence check
                 self._require_row(conn, record_id, updaters, now)
                 self.access.writable(self._scope(conn, [record_id], updaters, now), list(prepared.parsed), "/fields")
@@ -787,6 +812,8 @@ class RecordStore:
             if current.version != version:
                 raise Conflict(f"record {record_id} was changed by someone else (now at version {current.version})", self._seen(conn, current))
             self._check_references(conn, [prepared], "/fields", exclude_id=record_id)
+            automated = automations.has_any(self.ts)
+            before = automations.before_update(conn, self, record_id) if automated else {}
             row = self._db_row(prepared.parsed)
             row.update(version=current.version + 1, updated_at=now, updated_by=self.actor.user_id)
             t = self.table
@@ -805,6 +832,9 @@ class RecordStore:
             from .webhooks import enqueue  # webhooks: the outbox, in this transaction
 
             enqueue(conn, self, "update", [updated])
+            if automated:
+                automations.after_update(conn, self, record_id, before, list(prepared.parsed))
+                updated = self._get(conn, record_id, list(self.ts.fields.values()))
             return self._seen(conn, updated)
 
     def _require_row(self, conn: sa.Connection, record_id: Any, roles: Sequence[RoleRule], now: dt.datetime) -> None:

@@ -58,7 +58,10 @@ def _due(ts: TableSchema, rule: dict[str, Any], now: dt.datetime) -> tuple[sa.Co
     return condition, personal
 
 
-def run_retention(rb: Recordbase, *, now: dt.datetime | None = None, dry_run: bool = False) -> list[RetentionResult]:
+def run_retention(
+    rb: Recordbase, *, now: dt.datetime | None = None, dry_run: bool = False, actor: Actor | None = None,
+) -> list[RetentionResult]:
+    """Apply every table's retention rule; ``actor`` (default: the retention job) is who the audit names."""
     from .audit import erase_values
     from .trash import erase_for_good
 
@@ -78,7 +81,7 @@ def run_retention(rb: Recordbase, *, now: dt.datetime | None = None, dry_run: bo
             results.append(result)
             if dry_run or not ids:
                 continue
-            store = rb._store_for(RETENTION_ACTOR, ts)
+            store = rb._store_for(actor or RETENTION_ACTOR, ts)
             try:
                 with rb.write() as conn:
                     if rule["action"] == "delete":

@@ -212,8 +212,14 @@ def _request_digest(rb: Recordbase, wanted: dict[str, list[str]]) -> str:
 # --- erase ---------------------------------------------------------------------------
 
 
-def erase(rb: Recordbase, actor: Actor, *, emails: Iterable[str] = (), phones: Iterable[str] = (), dry_run: bool = False) -> ErasureReport:
-    """Erase the person everywhere, in one transaction (rolled back when ``dry_run``)."""
+def erase(
+    rb: Recordbase, actor: Actor, *, emails: Iterable[str] = (), phones: Iterable[str] = (), dry_run: bool = False,
+    reason: str | None = None,
+) -> ErasureReport:
+    """Erase the person everywhere, in one transaction (rolled back when ``dry_run``).
+
+    ``reason`` (the request's reference, say) is kept in the ``subject_erase`` audit entry.
+    """
     _require_admin(actor)
     wanted = _identifiers(emails, phones)
     report = ErasureReport()
@@ -228,6 +234,7 @@ def erase(rb: Recordbase, actor: Actor, *, emails: Iterable[str] = (), phones: I
             write_audit(conn, actor, "subject_erase", entries=[(None, {
                 "request": _request_digest(rb, wanted), "deleted": len(report.deleted), "anonymised": len(report.anonymised),
                 "cascaded": report.cascaded, "history_values_erased": report.history_values, "files_removed": report.files_removed,
+                **({"reason": reason} if reason else {}),
             })])
             if dry_run:
                 transaction.rollback()

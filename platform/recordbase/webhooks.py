@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 webhooks_t: sa.Table = Webhook.__table__  # type: ignore[assignment]
 deliveries_t: sa.Table = WebhookDelivery.__table__  # type: ignore[assignment]
 
-EVENTS = ("create", "update", "delete")
+EVENTS = ("create", "update", "delete", "automation")
 SECRET_PREFIX = "whsec_"
 MAX_ATTEMPTS = 8
 BACKOFF_BASE = dt.timedelta(seconds=30)
@@ -463,7 +463,10 @@ def _read_records(conn: sa.Connection, store: RecordStore, ids: Sequence[int]) -
     return records
 
 
-def enqueue(conn: sa.Connection, store: RecordStore, event: str, records_or_ids: Sequence[Any]) -> int:
+def enqueue(
+    conn: sa.Connection, store: RecordStore, event: str, records_or_ids: Sequence[Any],
+    detail: Mapping[str, Any] | None = None,
+) -> int:
     """Queue a delivery per active webhook of the table for ``event`` on these records, in ``conn``'s transaction.
 
     ``records_or_ids``: ``Record`` objects with every field's stored value, or
@@ -500,7 +503,7 @@ def enqueue(conn: sa.Connection, store: RecordStore, event: str, records_or_ids:
             if values is None:
                 continue
             body = {"event": event, "app": ts.app.slug, "table": ts.slug,
-                    "record": replace(record, fields=values).as_json(ts), "occurred_at": occurred}
+                    "record": replace(record, fields=values).as_json(ts), "occurred_at": occurred, **(detail or {})}
             rows.append({
                 "webhook_id": hook.id, "event": event, "record_id": record.id, "payload": _seal(store.rb, hook.id, body),
                 "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now,
