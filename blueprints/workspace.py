@@ -4,6 +4,12 @@ Both ask the engine as the signed-in user: ``apps_for`` for the list,
 ``schema_for`` for an app — which shows only the tables and views the user
 may use, and answers an app where the user has no role exactly like one that
 is not installed (404).
+
+On an app's page each table links to its grid when the user may read it and
+to a new record's form when the user may create one (the roles' rights on the
+table; the pages behind the links still decide), and each view links to its
+page (``views_pages.view``) with its type. Dashboards are not listed: their
+page is not built yet; nor is a form view of a table the user may not create in.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Flask, render_template
+from recordbase.records import RecordStore
 
 from .i18n import label
 from .pages import actor, engine, page_blueprint, require_login
@@ -37,18 +44,30 @@ def home() -> str:
     return render_template("workspace/home.html", apps=apps)
 
 
+# View types with a page of their own (views_pages.view); dashboards come later.
+LISTED_VIEW_TYPES = ("grid", "kanban", "calendar", "form")
+
+
+def may(store: RecordStore, operation: str) -> bool:
+    """Whether a role of the user grants ``operation`` on the table (full access grants all)."""
+    return store.access.full or any(r.can(operation) for r in store.access.roles)
+
+
 @bp.get("/apps/<app>")
 def app_home(app: str) -> str:
-    definition = engine().schema_for(actor(), app)  # NotFound → 404 page
-    tables: dict[str, dict[str, Any]] = {
-        t["slug"]: {
+    rb, who = engine(), actor()
+    definition = rb.schema_for(who, app)  # NotFound → 404 page
+    tables: dict[str, dict[str, Any]] = {}
+    for t in definition.get("tables") or []:
+        store = rb.records(who, app, t["slug"])
+        tables[t["slug"]] = {
             "slug": t["slug"],
             "label": label(t.get("label")) or t["slug"],
             "description": label(t.get("description")),
             "fields": len(t.get("fields") or []),
+            "may_read": may(store, "read"),
+            "may_create": may(store, "create"),
         }
-        for t in definition.get("tables") or []
-    }
     views = [
         {
             "slug": v["slug"],
@@ -57,6 +76,8 @@ def app_home(app: str) -> str:
             "table": tables[v["table"]]["label"] if v.get("table") in tables else v.get("table"),
         }
         for v in definition.get("views") or []
+        if v.get("type", "grid") in LISTED_VIEW_TYPES
+        and (v.get("type") != "form" or tables.get(v.get("table"), {}).get("may_create"))
     ]
     return render_template(
         "workspace/app.html",

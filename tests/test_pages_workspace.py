@@ -121,6 +121,41 @@ def test_app_home_in_chinese(client: FlaskClient, world: Recordbase) -> None:
     assert "数据表" in page.text and "视图" in page.text and "表格" in page.text
 
 
+def test_app_home_links_to_grids_new_record_forms_and_views(
+    client: FlaskClient, world: Recordbase
+) -> None:
+    login(client, *USER)  # a sales rep: reads and creates in every CRM table
+    page = client.get("/apps/crm").text
+    assert 'href="/apps/crm/tables/deals"' in page
+    assert 'href="/apps/crm/tables/deals/new"' in page
+    assert '<a href="/apps/crm/views/pipeline">Pipeline</a>' in page
+    assert '<a href="/apps/crm/views/activity_calendar">Activity calendar</a>' in page
+    pipeline = page.split('id="view-pipeline"', 1)[1].split("</tr>", 1)[0]
+    assert "<td>Kanban</td>" in pipeline
+
+
+def test_app_home_offers_only_what_the_roles_allow(client: FlaskClient, world: Recordbase) -> None:
+    app = small_app("drop", "Drop box")
+    app["tables"][0]["permissions"] = {"staff": {"create": True}}  # may add notes, not read them
+    app["views"].append(
+        {"slug": "numbers", "label": "Numbers", "table": "notes", "type": "dashboard"}
+    )
+    assert world.install(app, SYSTEM).applied
+    world.set_roles(SYSTEM, USER[0], "drop", ["staff"])
+    login(client, *USER)
+    page = client.get("/apps/drop").text
+    assert 'href="/apps/drop/tables/notes"' not in page  # no grid without the read right
+    assert 'href="/apps/drop/tables/notes/new"' in page
+    assert 'id="view-numbers"' not in page  # dashboards: not built yet
+    assert 'href="/apps/drop/views/all_notes"' in page
+    world.set_roles(SYSTEM, USER[0], "crm", ["auditor"])  # reads, never creates
+    crm = client.get("/apps/crm").text
+    assert 'href="/apps/crm/tables/deals"' in crm
+    assert not re.search(r'/tables/[a-z_]+/new"', crm)
+    assert 'id="view-new_contact"' not in crm  # a form the auditor could not send
+    assert 'href="/apps/crm/views/pipeline"' in crm
+
+
 @pytest.mark.parametrize("slug", ["secret", "not_installed"])
 def test_app_home_of_a_foreign_or_missing_app_is_404(
     client: FlaskClient, world: Recordbase, slug: str
