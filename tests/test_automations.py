@@ -286,3 +286,22 @@ def test_cli_runs_scheduled_automations_and_shows_the_log(cli: Any, engine: Reco
     assert "sales.deals closing_soon: 0 fired, 0 failed, 0 stopped" in again.out
     log = cli("automations", "log", "sales")
     assert any("closing_soon" in line and "\tdone" in line for line in log.out), log.out
+
+
+def test_form_trigger_runs_for_public_submissions_only(sales: Recordbase) -> None:
+    from recordbase import public_forms
+
+    definition = sales.export("sales")
+    definition.setdefault("views", []).append(
+        {"slug": "enquiry", "label": "Enquiry", "table": "deals", "type": "form", "fields": ["name"], "public": True}
+    )
+    definition["tables"][0]["automations"] = [
+        {"slug": "from_web", "label": "From the web", "trigger": {"on": "form", "view": "enquiry"},
+         "actions": [{"do": "set", "values": {"note": "web"}}]},
+    ]
+    sales.install(definition, SYSTEM)
+    link = public_forms.create_link(sales, SYSTEM, "sales", "enquiry")
+    record_id = public_forms.submit(sales, link.token, {"name": "Visitor"}, [], source="127.0.0.1")
+    deals = sales.records(SYSTEM, "sales", "deals")
+    assert deals.get(record_id).fields["note"] == "web"
+    assert deals.create({"name": "Typed in"}).fields["note"] is None  # not through the form

@@ -61,6 +61,12 @@ class _Field:
     type: str | None  # None when the schema rejected the type
 
 
+# View keys that only form views use (see check_form_keys).
+FORM_VIEW_KEYS = (
+    "description", "help", "submit_label", "thanks", "consent_labels", "consent_required",
+)
+
+
 @dataclass
 class _Table:
     index: int
@@ -608,6 +614,38 @@ class _Checker:
             self.check_field_ref(
                 table, view["date_field"], where + "/date_field", "date field", date_types
             )
+        self.check_form_keys(view, kind, table, where)
+
+    def check_form_keys(
+        self, view: dict[str, Any], kind: str | None, table: _Table, where: str
+    ) -> None:
+        """The keys only form views use: help per field, submit label, thanks, required consents."""
+        form_keys = [k for k in FORM_VIEW_KEYS if k in view]
+        if kind is not None and kind != "form":
+            for key in form_keys:
+                self.error(f"{where}/{key}", f'"{key}" is for form views; this view is a {kind}')
+            return
+        if "help" in view and self.ok(where + "/help") and isinstance(view["help"], dict):
+            for slug in view["help"]:
+                self.check_field_ref(table, slug, f"{where}/help/{slug}", "help field")
+        consent = table.data.get("consent")
+        purposes = consent.get("purposes") if isinstance(consent, dict) else None
+        for key in ("consent_required", "consent_labels"):
+            named = view.get(key)
+            if not named or not self.ok(f"{where}/{key}") or not isinstance(named, (list, dict)):
+                continue
+            if not isinstance(purposes, list):
+                self.error(f"{where}/{key}", f'table "{table.slug}" declares no consent purposes')
+                continue
+            for i, purpose in enumerate(named):
+                # Labels may also name a sensitive field's own consent, "sensitive:<field>".
+                if purpose in purposes or (key == "consent_labels" and str(purpose).startswith("sensitive:")):
+                    continue
+                self.error(
+                    f"{where}/{key}/{purpose if key == 'consent_labels' else i}",
+                    f'"{purpose}" is not a consent purpose of table "{table.slug}"; '
+                    f"expected one of: {_ordered(purposes)}",
+                )
 
 
 def _parses(kind: type[date] | type[datetime], text: str) -> bool:
