@@ -15,7 +15,15 @@ from .actor import Actor
 from .fields import FieldValueError
 from .schema import AppSchema, TableSchema
 
-NOT_SAMPLED = ("attachment", "autonumber")
+NOT_SAMPLED = ("attachment", "autonumber", "formula", "lookup", "rollup")
+#: Faker providers a field may name as its ``sample`` (a template's hint for realistic data).
+#: Only these names are ever looked up on Faker: a definition cannot call anything else.
+SAMPLE_PROVIDERS = (
+    "name", "first_name", "last_name", "company", "job", "address", "street_address", "city", "province",
+    "country", "postcode", "phone_number", "email", "company_email", "url", "user_name", "catch_phrase",
+    "bs", "sentence", "paragraph", "word", "color_name", "license_plate", "ean13", "isbn13", "ssn",
+    "iban", "bban", "credit_card_number", "uuid4", "file_name", "domain_name", "ipv4", "building_number",
+)
 
 
 def _order(app: AppSchema) -> list[TableSchema]:
@@ -67,7 +75,8 @@ def fill_sample_data(rb, app: AppSchema, actor: Actor, *, rows: int = 25, seed: 
                     continue
                 if not f.required and rng.random() < 0.1:
                     continue  # some blanks, as in real data
-                value = f.type.sample(f, fake)
+                hint = f.definition.get("sample")
+                value = getattr(fake, hint)() if hint in SAMPLE_PROVIDERS else f.type.sample(f, fake)
                 if f.unique:
                     seen = taken.setdefault(f.slug, set())
                     if value in seen:
