@@ -46,6 +46,7 @@ from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
+from recordbase import dashboards
 from recordbase.actor import Actor
 from recordbase.errors import Conflict, NotFound, Problem, QueryError, ValidationError
 from recordbase.exchange import MODES, ImportReport
@@ -721,6 +722,19 @@ def distinct(app: str, table: str, field: str) -> Response:
     return json_response(
         {"values": [{"value": field_json(f, value), "count": count} for value, count in values]}
     )
+
+
+# --- dashboards --------------------------------------------------------------------------
+
+
+@bp.get("/apps/<app>/dashboards/<view>")
+def dashboard(app: str, view: str) -> Response:
+    """Every chart of a dashboard view with its data, computed as the caller sees it.
+
+    A chart the caller cannot compute is ``"available": false`` with a
+    ``reason``; a view that is not a dashboard the caller can see is 404.
+    """
+    return json_response(dashboards.dashboard(engine(), actor(), app, view).as_json())
 
 
 # --- wiring ------------------------------------------------------------------------------

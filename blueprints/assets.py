@@ -1,6 +1,7 @@
 """Static files of the pages: third-party assets from ``node_modules`` and our own from ``static/``.
 
-Third-party files come from npm (``htmx.org``, ``@picocss/pico``; pinned in
+Third-party files come from npm (``htmx.org``, ``@picocss/pico``, ``sortablejs``,
+``chart.js``; pinned in
 ``package.json`` / ``package-lock.json``, installed by ``make assets``) and are
 served straight out of ``node_modules`` — no CDN, no copy in the repository —
 from a fixed allow-list, the way ``docs.py`` serves Swagger UI.
@@ -30,6 +31,7 @@ VENDOR = {
     "htmx.min.js": ("htmx.org", "dist/htmx.min.js"),
     "pico.min.css": ("@picocss/pico", "css/pico.min.css"),
     "sortable.min.js": ("sortablejs", "Sortable.min.js"),
+    "chart.umd.min.js": ("chart.js", "dist/chart.umd.min.js"),  # bundles its one dependency
 }
 YEAR = 365 * 24 * 3600
 SHORT = 3600  # a URL without the current version: the file may change

@@ -14,6 +14,10 @@ Built with apispec. Each app table the caller can see gets its own paths
   writable fields, with ``required`` for a create.
 - ``Record``, ``Page``, ``CreateBody``, ``PatchBody``.
 
+An app with dashboard views the caller may see also gets
+``/api/v1/apps/<app>/dashboards/{view}``, answering a ``Dashboard``: every
+chart's data as ``recordbase.dashboards`` computes it for the caller.
+
 The document is the caller's view, like ``Recordbase.schema_for``: an
 anonymous request gets the generic part only (``/apps`` and this document),
 so the document never tells a stranger which apps, tables or fields exist.
@@ -107,6 +111,86 @@ IMPORT_REPORT_SCHEMA: dict[str, Any] = {
     },
 }
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+LABEL_SCHEMA: dict[str, Any] = {
+    "description": "text, or text per language: {\"en\": …, \"zh-CN\": …}",
+    "type": ["string", "object"],
+    "additionalProperties": {"type": "string"},
+}
+VALUE_SCHEMA: dict[str, Any] = {
+    "description": "a count (integer), an exact decimal (string) or an ISO date; null when there is none",
+    "type": ["integer", "string", "null"],
+}
+DASHBOARD_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A dashboard view's charts, computed under your permissions (your rows, fields in clear).",
+    "required": ["app", "view", "label", "table", "charts"],
+    "properties": {
+        "app": {"type": "string"},
+        "view": {"type": "string"},
+        "label": LABEL_SCHEMA,
+        "table": {"type": "string", "description": "the view's table"},
+        "charts": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["slug", "label", "type", "table", "metric", "group_by", "available"],
+                "properties": {
+                    "slug": {"type": "string"},
+                    "label": LABEL_SCHEMA,
+                    "type": {"type": "string", "enum": ["number", "bar", "line", "pie"]},
+                    "table": {"type": "string"},
+                    "metric": {"type": "string", "description": "`count`, or `sum|avg|min|max:<field>`"},
+                    "group_by": {"type": ["string", "null"]},
+                    "available": {
+                        "type": "boolean",
+                        "description": "false: you cannot compute this chart (see `reason`); no numbers then",
+                    },
+                    "reason": {
+                        "type": "string",
+                        "enum": ["no_access", "not_clear", "invalid"],
+                        "description": "`no_access`: you may not read its table; `not_clear`: it uses a field "
+                        "you cannot read in clear; `invalid`: the engine refused it (see `message`)",
+                    },
+                    "message": {"type": "string"},
+                    "value_kind": {
+                        "type": "string",
+                        "description": "`count`, or the metric field's kind: number, currency, percent, rating, date…",
+                    },
+                    "currency": {"type": ["string", "null"], "description": "ISO 4217, for a currency metric"},
+                    "metric_label": {**LABEL_SCHEMA, "type": ["string", "object", "null"]},
+                    "value": {**VALUE_SCHEMA, "description": "number cards: the one value"},
+                    "group_kind": {
+                        "type": "string",
+                        "enum": ["choice", "link", "user", "bucket", "date", "datetime", "boolean", "value"],
+                    },
+                    "bucket": {"type": ["string", "null"], "enum": ["day", "week", "month", "quarter", "year", None]},
+                    "group_label": LABEL_SCHEMA,
+                    "points": {
+                        "type": "array",
+                        "description": "bar, line and pie charts: one point per group, in the field's order",
+                        "items": {
+                            "type": "object",
+                            "required": ["key", "label", "value"],
+                            "properties": {
+                                "key": {
+                                    "description": "the group's value: choice id, record or user id, bucket "
+                                    "label (2026-11, 2026-Q4), …; null for records without one",
+                                },
+                                "label": {
+                                    **LABEL_SCHEMA,
+                                    "type": ["string", "object", "null"],
+                                    "description": "what to call the group; null when empty or not yours to see",
+                                },
+                                "value": VALUE_SCHEMA,
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
 
 
 def operations_of(access: Access) -> set[str]:
@@ -662,6 +746,37 @@ def _table_paths(spec: APISpec, app: str, ts: TableSchema, visible: list[str]) -
     )
 
 
+def _dashboard_path(spec: APISpec, app: str, definition: Mapping[str, Any]) -> None:
+    """``/apps/<app>/dashboards/{view}`` when the app has dashboard views the caller may see."""
+    views = [v["slug"] for v in definition.get("views") or [] if v.get("type") == "dashboard"]
+    if not views:
+        return
+    spec.path(
+        path=f"/api/v1/apps/{app}/dashboards/{{view}}",
+        operations={
+            "get": {
+                "tags": [app],
+                "summary": "A dashboard's charts with their data, as you see them",
+                "operationId": f"{app}.dashboard",
+                "security": BEARER,
+                "parameters": [
+                    {
+                        "name": "view",
+                        "in": "path",
+                        "required": True,
+                        "description": "The dashboard view's slug.",
+                        "schema": {"type": "string", "enum": views},
+                    }
+                ],
+                "responses": {
+                    "200": _json(_ref("Dashboard"), "The dashboard"),
+                    **problems(401, 404, 429),
+                },
+            }
+        },
+    )
+
+
 # --- the document ---------------------------------------------------------------------------
 
 
@@ -746,6 +861,7 @@ def build_document(rb: Recordbase, actor: Actor | None) -> dict[str, Any]:
     )
     if actor is not None:
         spec.components.schema("ImportReport", IMPORT_REPORT_SCHEMA)
+        spec.components.schema("Dashboard", DASHBOARD_SCHEMA)
         for app in rb.apps_for(actor):
             definition = rb.schema_for(actor, app)
             schema = rb.app(app)
@@ -755,6 +871,7 @@ def build_document(rb: Recordbase, actor: Actor | None) -> dict[str, Any]:
                 access = rb.records(actor, app, ts.slug).access
                 _table_schemas(spec, f"{app}.{ts.slug}", ts, set(visible), access)
                 _table_paths(spec, app, ts, visible)
+            _dashboard_path(spec, app, definition)
     document = spec.to_dict()
     document["security"] = BEARER
     return document

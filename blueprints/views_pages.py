@@ -4,7 +4,7 @@
 exist, and on which table, is what ``rb.schema_for`` shows the signed-in user:
 any other slug is 404, exactly like a view of an app where the user has no
 role. A grid view redirects to the grid (``?view=<slug>``), a form view to its
-form; dashboards are not built yet and answer 404.
+form.
 
 **Kanban** (``group_by``: a single-select field): a column per choice, in
 the definition's order and labelled in the user's language, then "No value".
@@ -31,6 +31,13 @@ user's local midnights as UTC instants); each is placed on its day (local day
 for a datetime) and links to its record page. Records without a date are listed
 below the month (the first ``UNDATED_LIMIT``, with their count).
 
+**Dashboard** (``charts``): one card per chart, from ``dashboards.dashboard`` —
+the engine computes every chart as the user (row rules, clear fields), so the
+page only formats: a number card's value per locale; a bar, line or pie chart
+drawn by Chart.js (``static/dashboards.js``) from a JSON data block, and the
+same numbers in a table with a caption, readable without JavaScript and by
+screen readers. A chart the user cannot compute says why, in words.
+
 No value a user may not see ever reaches a page or a message: flashes and JSON
 messages name columns and counts, never a record's values.
 """
@@ -40,6 +47,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from babel.dates import format_skeleton, get_day_names
@@ -55,15 +63,24 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import format_time, get_locale, get_timezone
+from flask_babel import (
+    format_currency,
+    format_date,
+    format_datetime,
+    format_decimal,
+    format_time,
+    get_locale,
+    get_timezone,
+)
 from flask_babel import gettext as _
+from recordbase import dashboards
 from recordbase.errors import Conflict, NotFound, PermissionDenied, QueryError, ValidationError
 from recordbase.records import Record, RecordStore
 from werkzeug.wrappers import Response as BaseResponse
 
 from .i18n import label
 from .pages import actor, engine, error_page, page_blueprint, require_login
-from .records_pages import EMPTY, cells, columns_of, htmx_partial
+from .records_pages import EMPTY, cells, columns_of, htmx_partial, pointer_labels
 
 bp = page_blueprint(Blueprint("views_pages", __name__))
 bp.before_request(require_login)
@@ -151,12 +168,14 @@ def view(app: str, view: str) -> BaseResponse:
         return redirect(url_for("records_pages.grid", app=app, table=table_def["slug"], view=view))
     if kind == "form":
         return redirect(url_for("forms.form_view", app=app, view=view))
+    if kind == "dashboard":
+        return dashboard_page(app, definition, view_def, table_def)
     store = engine().records(actor(), app, table_def["slug"])
     if kind == "kanban":
         return kanban(app, definition, view_def, table_def, store)
     if kind == "calendar":
         return calendar(app, definition, view_def, table_def, store)
-    abort(404)  # dashboards: not built yet
+    abort(404)
 
 
 # --- kanban ----------------------------------------------------------------------------------
@@ -223,7 +242,7 @@ def column_cards(
         cursor=cursor,
         with_total=False,
     )
-    links = store.link_labels(page.records) if page.records else {}
+    links = pointer_labels(store, page.records)
     skip = {field.slug, primary.slug if primary is not None else ""}
     cards = [
         {
@@ -450,7 +469,7 @@ def calendar(
             filter=in_month, sort=sort, fields=wanted, page_size=CALENDAR_LIMIT, with_total=False
         )
         cut = page.next_cursor is not None
-        links = store.link_labels(page.records) if page.records else {}
+        links = pointer_labels(store, page.records)
         for record in page.records:
             value = record.fields.get(date_field.slug)
             if not isinstance(value, dt.date):
@@ -527,6 +546,140 @@ def calendar(
     return Response(
         render_template("views/calendar.html", **context), status=status, mimetype="text/html"
     )
+
+
+# --- dashboard -------------------------------------------------------------------------------
+
+
+def dashboard_page(
+    app: str,
+    definition: Mapping[str, Any],
+    view_def: Mapping[str, Any],
+    table_def: Mapping[str, Any],
+) -> BaseResponse:
+    data = dashboards.dashboard(engine(), actor(), app, view_def["slug"])
+    context = context_base(app, definition, view_def, table_def)
+    context.update(charts=[chart_card(chart) for chart in data.charts])
+    return Response(render_template("views/dashboard.html", **context), mimetype="text/html")
+
+
+def unavailable_reason(reason: str | None) -> str:
+    if reason == "no_access":
+        return _("You may not read the records this chart counts.")
+    if reason == "not_clear":
+        return _("This chart uses a field you cannot read in clear, so it is not shown to you.")
+    return _("This chart cannot be computed: its definition needs fixing.")
+
+
+def metric_heading(chart: dashboards.Chart) -> str:
+    op = chart.metric.partition(":")[0]
+    field = label(chart.metric_label)
+    if op == "sum":
+        return _("Sum of %(field)s", field=field)
+    if op == "avg":
+        return _("Average %(field)s", field=field)
+    if op == "min":
+        return _("Lowest %(field)s", field=field)
+    if op == "max":
+        return _("Highest %(field)s", field=field)
+    return _("Records")
+
+
+def metric_text(chart: dashboards.Chart, value: Any) -> str:
+    """A chart's value written for the user's language: counts, amounts, percentages, dates."""
+    if value is None:
+        return EMPTY
+    kind = chart.value_kind
+    try:
+        if kind in ("date", "datetime", "created_at", "updated_at"):
+            if kind == "date":
+                return str(format_date(dt.date.fromisoformat(str(value)), "medium"))
+            return str(format_datetime(dt.datetime.fromisoformat(str(value)), "medium"))
+        number = Decimal(str(value))
+        if kind == "currency" and chart.currency:
+            return str(format_currency(number, chart.currency))
+        text = str(format_decimal(number))
+        return f"{text} %" if kind == "percent" else text
+    except (ValueError, ArithmeticError):
+        return str(value)
+
+
+def plotted(value: Any) -> float | None:
+    """A value as the chart library draws it (a number), ``None`` for what has no height."""
+    try:
+        return float(Decimal(str(value))) if value is not None else None
+    except ArithmeticError:
+        return None
+
+
+def group_text(chart: dashboards.Chart, point: dashboards.Point) -> str:
+    """What a group is called on the page: choices and labels in the user's language, dates per locale."""
+    if point.key is None:
+        return _("No value")
+    kind = chart.group_kind
+    try:
+        if kind == "bucket":
+            return bucket_text(chart.bucket or "", str(point.key))
+        if kind == "date":
+            return str(format_date(dt.date.fromisoformat(str(point.key)), "medium"))
+        if kind == "datetime":
+            return str(format_datetime(dt.datetime.fromisoformat(str(point.key)), "medium"))
+    except ValueError:
+        return str(point.key)
+    if kind == "boolean":
+        return _("yes") if point.key else _("no")
+    if kind == "link" and point.label is None:
+        return _("A record you cannot see")
+    if kind == "user" and point.label is None:
+        return _("Unknown user")
+    return label(point.label) or str(point.key)
+
+
+def bucket_text(bucket: str, key: str) -> str:
+    """A calendar bucket's label (``2026-11``, ``2026-Q4``…) in the user's language."""
+    locale = get_locale()
+    if bucket == "month":
+        return str(format_skeleton("yMMM", dt.date.fromisoformat(key + "-01"), locale=locale))
+    if bucket == "day":
+        return str(format_date(dt.date.fromisoformat(key), "medium"))
+    if bucket == "week":
+        return _("Week of %(date)s", date=format_date(dt.date.fromisoformat(key), "medium"))
+    if bucket == "quarter":
+        year, _sep, quarter = key.partition("-Q")
+        return _("Q%(quarter)s %(year)s", quarter=quarter, year=year)
+    return key
+
+
+def chart_card(chart: dashboards.Chart) -> dict[str, Any]:
+    """One chart as the page shows it: texts in the user's language, and the numbers Chart.js draws."""
+    card: dict[str, Any] = {
+        "slug": chart.slug,
+        "label": label(chart.label) or chart.slug,
+        "type": chart.type,
+        "available": chart.available,
+    }
+    if not chart.available:
+        card["reason"] = unavailable_reason(chart.reason)
+        return card
+    card["metric"] = metric_heading(chart)
+    if chart.type == "number":
+        card.update(value=metric_text(chart, chart.value), raw=chart.value)
+        return card
+    rows = [
+        {"label": group_text(chart, p), "value": metric_text(chart, p.value), "raw": p.value}
+        for p in chart.points
+    ]
+    card.update(
+        group=label(chart.group_label) or chart.group_by,
+        rows=rows,
+        plot={
+            "type": chart.type,
+            "label": card["metric"],
+            "labels": [r["label"] for r in rows],
+            "values": [plotted(p.value) for p in chart.points],
+        },
+    )
+    return card
 
 
 def init_app(app: Flask) -> None:

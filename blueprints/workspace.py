@@ -8,8 +8,8 @@ is not installed (404).
 On an app's page each table links to its grid when the user may read it and
 to a new record's form when the user may create one (the roles' rights on the
 table; the pages behind the links still decide), and each view links to its
-page (``views_pages.view``) with its type. Dashboards are not listed: their
-page is not built yet; nor is a form view of a table the user may not create in.
+page (``views_pages.view``) with its type — except a form view of a table the
+user may not create in, and a dashboard none of whose tables the user may read.
 """
 
 from __future__ import annotations
@@ -44,8 +44,21 @@ def home() -> str:
     return render_template("workspace/home.html", apps=apps)
 
 
-# View types with a page of their own (views_pages.view); dashboards come later.
-LISTED_VIEW_TYPES = ("grid", "kanban", "calendar", "form")
+# View types with a page of their own (views_pages.view).
+LISTED_VIEW_TYPES = ("grid", "kanban", "calendar", "form", "dashboard")
+
+
+def offered(view: dict[str, Any], tables: dict[str, dict[str, Any]]) -> bool:
+    """Whether the app page lists a view: forms need the create right, dashboards a table to read."""
+    kind = view.get("type", "grid")
+    if kind not in LISTED_VIEW_TYPES:
+        return False
+    if kind == "form":
+        return bool(tables.get(view.get("table"), {}).get("may_create"))
+    if kind == "dashboard":
+        counted = {view.get("table")} | {c.get("table") for c in view.get("charts") or [] if c.get("table")}
+        return any(tables.get(name, {}).get("may_read") for name in counted)
+    return True
 
 
 def may(store: RecordStore, operation: str) -> bool:
@@ -76,8 +89,7 @@ def app_home(app: str) -> str:
             "table": tables[v["table"]]["label"] if v.get("table") in tables else v.get("table"),
         }
         for v in definition.get("views") or []
-        if v.get("type", "grid") in LISTED_VIEW_TYPES
-        and (v.get("type") != "form" or tables.get(v.get("table"), {}).get("may_create"))
+        if offered(v, tables)
     ]
     return render_template(
         "workspace/app.html",

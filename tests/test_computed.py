@@ -363,3 +363,9 @@ def test_aggregates_over_computed_fields_and_date_buckets(shop: Recordbase) -> N
     clerk = user(shop, "clerk@example.org", "clerk")
     with pytest.raises(QueryError):  # masked for the clerk: no group may depend on it
         shop.records(clerk, "shop", "orders").aggregate(group_by=["greeting"])
+
+
+def test_an_ungrouped_count_counts(shop: Recordbase) -> None:
+    orders = shop.records(SYSTEM, "shop", "orders")
+    assert [g.metrics for g in orders.aggregate(metrics=["count", "sum:total"])] == [{"count": 2, "sum:total": Decimal("140")}]
+    assert orders.aggregate(metrics=["count"], filter={"field": "paid", "op": "eq", "value": True})[0].metrics == {"count": 1}

@@ -260,9 +260,11 @@ def test_an_unknown_view_is_404(client: FlaskClient, world: dict[str, int]) -> N
     assert client.get("/apps/nothing/views/board").status_code == 404
 
 
-def test_a_dashboard_is_not_built_yet(client: FlaskClient, world: dict[str, int]) -> None:
+def test_a_dashboard_without_charts_says_so(client: FlaskClient, world: dict[str, int]) -> None:
     sign_in(client, "clerk")
-    assert client.get("/apps/shop/views/numbers").status_code == 404
+    page = client.get("/apps/shop/views/numbers")
+    assert page.status_code == 200
+    assert "This dashboard has no charts yet." in page.text
 
 
 def test_grid_and_form_views_redirect_to_their_pages(

@@ -146,7 +146,7 @@ def test_app_home_offers_only_what_the_roles_allow(client: FlaskClient, world: R
     page = client.get("/apps/drop").text
     assert 'href="/apps/drop/tables/notes"' not in page  # no grid without the read right
     assert 'href="/apps/drop/tables/notes/new"' in page
-    assert 'id="view-numbers"' not in page  # dashboards: not built yet
+    assert 'id="view-numbers"' not in page  # a dashboard it may not read any table of
     assert 'href="/apps/drop/views/all_notes"' in page
     world.set_roles(SYSTEM, USER[0], "crm", ["auditor"])  # reads, never creates
     crm = client.get("/apps/crm").text

@@ -220,7 +220,7 @@ def aggregate(
         metric_columns.append(expression.label(f"_m{i}"))
         if op == "avg":
             metric_columns.append(sa.func.count(col).label(f"_n{i}"))
-    stmt = sa.select(*group_columns, *metric_columns)
+    stmt = sa.select(*group_columns, *metric_columns).select_from(rows_q)
     if groups:
         stmt = stmt.group_by(*group_columns, *sort_columns)
         stmt = stmt.order_by(*(c.is_(None) for c in sort_columns), *sort_columns)
