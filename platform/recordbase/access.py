@@ -72,6 +72,29 @@ def _role_rule(role: Mapping[str, Any], grant: Mapping[str, Any], ts: TableSchem
     return RoleRule(role["slug"], operations, rows, owner, levels, clearance)
 
 
+LOW_CLEARANCE = frozenset({"public", "internal"})
+
+
+def _role_rules(role: Mapping[str, Any], grant: Mapping[str, Any], ts: TableSchema) -> list[RoleRule]:
+    """A role's rules on a table: one, or two with ``clear_rows``.
+
+    ``clear_rows`` ("own" or a filter) narrows where the role's clearance
+    holds: on the other rows it may read, personal and sensitive values are
+    masked ("contacts' phones are masked unless you own the contact"). It is
+    a second, read-only rule over those rows with the full clearance; the
+    record store already shows a value in clear when any rule covering the
+    record allows it.
+    """
+    rule = _role_rule(role, grant, ts)
+    clear_rows = grant.get("clear_rows")
+    if clear_rows is None:
+        return [rule]
+    narrowed = replace(rule, clearance=rule.clearance & LOW_CLEARANCE)
+    owner = grant.get("owner_field") if clear_rows == "own" else None
+    clear = replace(rule, operations=frozenset({"read"}), rows=clear_rows, owner_field=owner)
+    return [narrowed, clear]
+
+
 def _computed_levels(ts: TableSchema, levels: dict[str, int]) -> None:
     """A computed field is never written, and hidden when any field of this table it reads is hidden.
 
@@ -143,8 +166,9 @@ class Access:
         declared = {r["slug"]: r for r in ts.app.definition.get("roles") or []}
         grants = ts.definition.get("permissions") or {}
         roles = [
-            _role_rule(declared[slug], grants[slug], ts)
+            rule
             for slug in sorted(actor.roles_in(ts.app.slug)) if slug in declared and slug in grants
+            for rule in _role_rules(declared[slug], grants[slug], ts)
         ]
         if ts.has_computed and roles:
             blocked, masked = _blocked_computed(actor, ts)
@@ -283,7 +307,11 @@ def field_exposure(role: Mapping[str, Any], grant: Mapping[str, Any] | None, ts:
     rule = _role_rule(role, grant, ts)
     if rule.levels[f.slug] == 0:
         return "hidden"
-    return "clear" if rule.sees_clear(f) else "masked"
+    if not rule.sees_clear(f):
+        return "masked"
+    if grant.get("clear_rows") is not None and f.sensitivity not in LOW_CLEARANCE:
+        return "masked except on clear_rows"
+    return "clear"
 
 
 # --- who may change an app's definition ------------------------------------------------

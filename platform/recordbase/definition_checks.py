@@ -299,6 +299,14 @@ class _Checker:
             )
         elif isinstance(rows, dict):
             self.check_filter(table, rows, where + "/rows")
+        clear_rows = grant.get("clear_rows")
+        if clear_rows == "own" and "owner_field" not in grant:
+            self.error(
+                where + "/clear_rows",
+                'clear_rows "own" needs an "owner_field" naming a user or created_by field of the table',
+            )
+        elif isinstance(clear_rows, dict):
+            self.check_filter(table, clear_rows, where + "/clear_rows")
         if "owner_field" in grant and self.ok(where + "/owner_field"):
             self.check_field_ref(
                 table, grant["owner_field"], where + "/owner_field", "owner field", _OWNER_TYPES
@@ -583,6 +591,7 @@ class _Checker:
             self.error(where, 'a kanban view needs "group_by" naming a single_select field')
         if kind == "calendar" and "date_field" not in view:
             self.error(where, 'a calendar view needs "date_field" naming a date or datetime field')
+        self.check_charts(view, kind, where)
         name = view.get("table")
         if not isinstance(name, str) or not self.ok(where + "/table"):
             return
@@ -646,6 +655,84 @@ class _Checker:
                     f'"{purpose}" is not a consent purpose of table "{table.slug}"; '
                     f"expected one of: {_ordered(purposes)}",
                 )
+
+
+    def check_charts(self, view: dict[str, Any], kind: str | None, where: str) -> None:
+        """A dashboard's charts: unique slugs, their table, metric, group_by and filter."""
+        charts = view.get("charts")
+        if charts is None or not self.ok(where + "/charts"):
+            return
+        if kind is not None and kind != "dashboard":
+            self.error(where + "/charts", f'"charts" are for dashboard views; this view is a {kind}')
+            return
+        first: dict[str, str] = {}
+        view_table = view.get("table") if self.ok(where + "/table") else None
+        for i, chart in enumerate(charts):
+            at = f"{where}/charts/{i}"
+            slug = chart["slug"]
+            if slug in first:
+                self.error(at + "/slug", f'duplicate chart slug "{slug}"; already used at {first[slug]}')
+            else:
+                first[slug] = at + "/slug"
+            name = chart.get("table", view_table)
+            table = self.tables.get(name) if isinstance(name, str) else None
+            if table is None:
+                if "table" in chart and self.tables_complete:
+                    self.error(
+                        at + "/table",
+                        f'chart table "{name}" does not exist in this app; expected one of: {_ordered(self.tables)}',
+                    )
+                continue
+            self.check_chart(table, chart, at)
+
+    def check_chart(self, table: _Table, chart: dict[str, Any], at: str) -> None:
+        shape = chart["type"]
+        metric = chart.get("metric", "count")
+        if metric != "count":
+            op, _, slug = metric.partition(":")
+            f = self.chart_field(table, slug, at + "/metric", f"{op} field")
+            numeric = f is not None and (f.type in _CHART_NUMBERS or f.type in _COMPUTED_TYPES)
+            if f is not None and f.type is not None and not numeric and (op in ("sum", "avg") or shape != "number"):
+                wanted = f'"{op}"' if op in ("sum", "avg") else f"a {shape} chart"
+                self.error(at + "/metric", f'{wanted} needs a number field; "{slug}" is {_a(f.type)}')
+            elif f is not None and self.encrypted(f):
+                self.error(at + "/metric", f'cannot take "{op}" of "{slug}": it is encrypted (no order or sum in SQL)')
+        group_by = chart.get("group_by")
+        if shape == "number":
+            if group_by is not None:
+                self.error(at + "/group_by", "a number card shows one value: it has no group_by")
+        elif group_by is None:
+            self.error(at, f'a {shape} chart needs "group_by": a field, or a date field by bucket like "month:close_date"')
+        else:
+            bucket, _, slug = group_by.rpartition(":")
+            f = self.chart_field(table, slug, at + "/group_by", "group_by field")
+            if f is not None and f.type is not None:
+                many = f.type in ("link", "user") and f.data.get("options", {}).get("many") is True
+                if bucket and f.type not in _CHART_DATES and f.type not in _COMPUTED_TYPES:
+                    self.error(at + "/group_by", f'group_by "{slug}" is {_a(f.type)}; grouping by {bucket} needs {_either(_CHART_DATES)}')
+                elif many or f.type in ("multi_select", "attachment"):
+                    self.error(at + "/group_by", f'cannot group by "{slug}": it holds several values')
+                elif self.encrypted(f):
+                    self.error(at + "/group_by", f'cannot group by "{slug}": it is encrypted')
+        if "filter" in chart:
+            self.check_filter(table, chart["filter"], at + "/filter")
+
+    def chart_field(self, table: _Table, slug: str, where: str, what: str) -> _Field | None:
+        """The field a chart names (system stamps stand in as their own types); reported when missing."""
+        if slug in _CHART_SYSTEM:
+            return _Field(where, {"slug": slug, "type": slug}, slug)
+        return self.check_field_ref(table, slug, where, what)
+
+    def encrypted(self, f: _Field) -> bool:
+        """Whether values of ``f`` are sealed at rest (sensitive always; personal unless "encrypted": false)."""
+        level = self.sensitivity(f)
+        return level == "sensitive" or (level == "personal" and f.data.get("encrypted") is not False)
+
+
+_CHART_NUMBERS = ("number", "currency", "percent", "rating")
+_CHART_DATES = ("date", "datetime", "created_at", "updated_at")
+_CHART_SYSTEM = ("created_at", "created_by", "updated_at", "updated_by")
+_COMPUTED_TYPES = ("formula", "lookup", "rollup")  # their result's kind is checked on install
 
 
 def _parses(kind: type[date] | type[datetime], text: str) -> bool:
