@@ -60,6 +60,7 @@ from .records_pages import (
     columns_of,
     htmx_partial,
     may_reveal,
+    pointer_labels,
     shown,
     table_for,
 )
@@ -89,7 +90,7 @@ def record_context(
     """What the record page shows. ``full=False``: only the fields (for a field's htmx fragment)."""
     record = store.get(record_id)  # outside the user's rows: NotFound, the same 404 as a missing id
     columns = columns_of(table_def, store)
-    links = store.link_labels([record])
+    links = pointer_labels(store, [record])
     visible_tables = {t["slug"] for t in definition.get("tables") or []}
     user_ids = [
         v for c in columns if c["type"] in PEOPLE_TYPES for v in _ids(record.fields.get(c["slug"]))

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from flask import Blueprint, Flask, Response, abort, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, Response, abort, g, redirect, render_template, request, url_for
 from flask_babel import format_currency, format_date, format_datetime, format_decimal
 from flask_babel import gettext as _
 from recordbase import saved_views
@@ -107,6 +107,14 @@ STATE_ARGS = ("s", "q", "match", "field", "sort", "sort_field", "cols", "col")
 
 
 def filter_operators() -> list[tuple[str, str]]:
+    """The operators' names in the user's language (once per request: a grid asks per column)."""
+    cached: list[tuple[str, str]] | None = g.get("rb_filter_operators")
+    if cached is None:
+        cached = g.rb_filter_operators = _filter_operators()
+    return cached
+
+
+def _filter_operators() -> list[tuple[str, str]]:
     """Every operator the filter builder may offer, in the order shown; each field gets its own subset."""
     return [
         ("eq", _("is")),
@@ -229,6 +237,30 @@ def localised(f: Any, value: Any) -> str | None:
     return None
 
 
+PEOPLE = ("user", "created_by", "updated_by")
+
+
+def pointer_labels(store: RecordStore, records: Sequence[Record]) -> dict[str, dict[int, str | None]]:
+    """Labels for what records point at: linked records (read through the linked table's rules)
+    and people (users by display name), by field slug — one lookup per page, not per record."""
+    if not records:
+        return {}
+    labels: dict[str, dict[int, str | None]] = dict(store.link_labels(records))
+    people = [f for f in store.ts.fields.values() if f.type.name in PEOPLE]
+    if people:
+        from recordbase.collab import user_names
+
+        ids: set[int] = set()
+        for r in records:
+            for f in people:
+                value = r.fields.get(f.slug)
+                ids.update(v for v in (value if isinstance(value, list) else [value]) if isinstance(v, int))
+        names = user_names(store.rb, ids)
+        for f in people:
+            labels[f.slug] = dict(names)
+    return labels
+
+
 def shown(
     column: Mapping[str, Any],
     value: Any,
@@ -246,7 +278,7 @@ def shown(
         return EMPTY
     f = column["field"]
     kind = f.type.name
-    if kind == "link":
+    if kind == "link" or (kind in PEOPLE and f.slug in links):
         labels = links.get(f.slug, {})
         ids = value if isinstance(value, list) else [value]
         return ", ".join(labels.get(i) or EMPTY for i in ids)
@@ -585,8 +617,11 @@ def grid_context(app: str, table: str, args: MultiDict[str, str]) -> dict[str, A
                 index = problem.pointer[len(prefix) :].split("/", 1)[0]
                 if index.isdigit() and int(index) < len(rows_of):
                     state.conditions[rows_of[int(index)]].error = problem.message
-    links = store.link_labels(records) if records else {}
-    rows = [row_context(r, shown_columns, store, links) for r in records]
+    links = pointer_labels(store, records)
+    here = url_for("records_pages.grid", app=app, table=table, **state.params())
+    cols = ",".join(c["slug"] for c in shown_columns)
+    urls = row_urls(app, table, cols, here)
+    rows = [row_context(r, shown_columns, store, links, urls) for r in records]
     specs = {c["slug"]: spec for c in columns if (spec := filter_spec(c, store)) is not None}
     params = state.params()
     views = [
@@ -619,11 +654,33 @@ def grid_context(app: str, table: str, args: MultiDict[str, str]) -> dict[str, A
         "may_manage": may(store, "manage"),
         "editable_columns": [c for c in columns if c["editable"]],
         "selectable": may(store, "update") or may(store, "delete"),
-        "cols": ",".join(c["slug"] for c in shown_columns),
+        "cols": cols,
         "views_error": None,
         "grid_url": url_for("records_pages.grid", app=app, table=table),
-        "here": url_for("records_pages.grid", app=app, table=table, **params),
+        "here": here,
         "query": query_text(params),
+    }
+
+
+def row_urls(app: str, table: str, cols: str, here: str) -> dict[str, str]:
+    """The links and labels every row of a grid page repeats, built once per page.
+
+    ``url_for`` and ``gettext`` per cell were most of a page's time (a page has
+    hundreds of cells); each row fills in ``{id}``, ``{version}``, ``{field}``
+    and ``{label}``. Only the paths hold placeholders (a record id and a field
+    slug are digits and a slug); the query string is encoded once.
+    """
+    from urllib.parse import quote, urlencode
+
+    base = url_for("record_page.record_page", app=app, table=table, record_id=1)[: -len("/1")]
+    shared = urlencode({"cols": cols, "next": here}, quote_via=quote)
+    return {
+        "record": base + "/{id}",
+        "row": base + "/{id}/row?" + shared,
+        "edit": base + "/{id}/cells/{field}?version={version}&" + shared,
+        "select_label": _("Select record %(id)s", id="{id}"),
+        "open_label": _("Open record %(id)s", id="{id}"),
+        "edit_label": _("Edit %(field)s of record %(id)s", field="{label}", id="{id}"),
     }
 
 
@@ -639,11 +696,24 @@ def row_context(
     columns: list[dict[str, Any]],
     store: RecordStore,
     links: Mapping[str, Mapping[int, str | None]],
+    urls: Mapping[str, str],
 ) -> dict[str, Any]:
+    """A grid row: its cells, and its links and labels filled in from ``row_urls`` (plain string work)."""
+    rid, version = str(record.id), str(record.version)
+    row_cells = cells(record, columns, store, links, localise=True)
+    edit, edit_label = urls["edit"].replace("{id}", rid).replace("{version}", version), urls["edit_label"].replace("{id}", rid)
+    for cell in row_cells:
+        if cell.get("editable"):
+            cell["edit_url"] = edit.replace("{field}", cell["slug"])
+            cell["edit_label"] = edit_label.replace("{label}", cell["label"])
     return {
         "id": record.id,
         "version": record.version,
-        "cells": cells(record, columns, store, links, localise=True),
+        "cells": row_cells,
+        "url": urls["record"].replace("{id}", rid),
+        "row_url": urls["row"].replace("{id}", rid),
+        "select_label": urls["select_label"].replace("{id}", rid),
+        "open_label": urls["open_label"].replace("{id}", rid),
     }
 
 
@@ -714,12 +784,12 @@ def render_row(
     editing: dict[str, Any] | None = None,
     status: int = 200,
 ) -> Response:
-    links = store.link_labels([record])
-    row = row_context(record, columns, store, links)
+    links = pointer_labels(store, [record])
     cols = ",".join(c["slug"] for c in columns)
     back = safe_next(
         request.values.get("next"), url_for("records_pages.grid", app=app, table=table)
     )
+    row = row_context(record, columns, store, links, row_urls(app, table, cols, back))
     context = {
         "app": {"slug": app},
         "table": {"slug": table},
@@ -847,7 +917,7 @@ def save_cell(app: str, table: str, record_id: int, field: str) -> BaseResponse:
             raise NotFound("no such record") from None
         masked = current.fields[field] is not None and maybe_masked(store, column)
         theirs = shown(
-            column, current.fields[field], store.link_labels([current]), masked, localise=True
+            column, current.fields[field], pointer_labels(store, [current]), masked, localise=True
         )
         edit = editor(
             column,
@@ -999,7 +1069,7 @@ def record_labels(store: RecordStore, ids: Sequence[int]) -> list[tuple[int, str
             value = record.fields[primary.slug]
             masked = value is not None and maybe_masked(store, column)
             text = (
-                "" if value is None else shown(column, value, store.link_labels([record]), masked)
+                "" if value is None else shown(column, value, pointer_labels(store, [record]), masked)
             )
         out.append((rid, text))
     return out
