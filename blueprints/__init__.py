@@ -85,7 +85,18 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     builder.init_app(app)
     gallery.init_app(app)
     compliance.init_app(app)
+    trust_proxies(app)
     return app
+
+
+def trust_proxies(app: Flask) -> None:
+    """Behind ``RECORDBASE_PROXIES`` reverse proxies, take the client's address, scheme and host
+    from their ``X-Forwarded-*`` headers (default 0: trust none — a client could choose its own)."""
+    hops = int(config_value(app, "RECORDBASE_PROXIES", "0") or 0)
+    if hops > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
 
 def init_engine(app: Flask, settings: Settings) -> None:

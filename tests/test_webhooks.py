@@ -643,3 +643,17 @@ def test_the_served_app_delivers_webhooks_in_the_background(tmp_path, instance, 
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_a_sender_whose_lease_ran_out_does_not_send_what_another_took(rb, server):
+    seed(rb)
+    hook_on_deals(rb, url=server.url, allow_private=True)
+    rb.records(SYSTEM, APP, "deals").create({"name": "Leased", "phone": PHONES[2]})
+    now = utcnow()
+    first = webhooks._claim(rb, now, 10)  # worker A takes it, then stalls past its lease
+    assert len(first) == 1
+    later = now + webhooks.LEASE + dt.timedelta(seconds=1)
+    counts = webhooks.deliver_due(rb, now=later)  # worker B takes it over and sends it
+    assert counts.delivered == 1
+    assert webhooks._renew(rb, first[0]) is False  # A's renewal fails: it sends nothing
+    assert len(server.received) == 1

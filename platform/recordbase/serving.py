@@ -161,13 +161,9 @@ def wsgi_app(proxies: int | None = None) -> Any:
     a client choose the address its rate limits are counted under.
     """
     from recordbase_web import create_app
-    from werkzeug.middleware.proxy_fix import ProxyFix
 
-    app = create_app()
-    hops = int(os.environ.get("RECORDBASE_PROXIES", "0")) if proxies is None else proxies
-    if hops > 0:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
-    return app
+    # create_app applies RECORDBASE_PROXIES itself (so `gunicorn 'recordbase_web:create_app()'` is right too).
+    return create_app(None if proxies is None else {"RECORDBASE_PROXIES": str(proxies)})
 
 
 def gunicorn_options(host: str, port: int, workers: int, threads: int, *, access_log: bool = False) -> dict[str, Any]:

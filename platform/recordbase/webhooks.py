@@ -582,8 +582,26 @@ def _claim(rb: Recordbase, now: dt.datetime, limit: int) -> list[dict[str, Any]]
                 .values(next_attempt_at=now + LEASE)
             ).rowcount
             if done == 1:
-                claimed.append(dict(row))
+                claimed.append({**row, "lease": now + LEASE})
     return claimed
+
+
+def _renew(rb: Recordbase, delivery: dict[str, Any]) -> bool:
+    """Extend this worker's lease just before sending; False when the lease ran out and another worker took it.
+
+    A batch can take longer than one lease (slow receivers, redirects): renewing
+    per delivery keeps a second sender from sending what this one is sending.
+    """
+    lease = utcnow() + LEASE
+    d = deliveries_t
+    with rb.write() as conn:
+        done = conn.execute(
+            sa.update(d).where(d.c.id == delivery["id"], d.c.status == "pending", d.c.next_attempt_at == delivery["lease"])
+            .values(next_attempt_at=lease)
+        ).rowcount
+    if done == 1:
+        delivery["lease"] = lease
+    return done == 1
 
 
 def _attempt(rb: Recordbase, hook: Mapping[str, Any] | None, delivery: Mapping[str, Any], now: dt.datetime,
@@ -653,6 +671,8 @@ def deliver_due(
         return counts
     for delivery in claimed:
         try:
+            if not _renew(rb, delivery):
+                continue  # another worker holds it now
             outcome = _attempt(rb, hooks.get(delivery["webhook_id"]), delivery, now, resolver, check)
         except Exception as exc:  # a bug must not stop the other deliveries
             outcome = _retry(delivery, None, f"{type(exc).__name__}: {exc}")
@@ -666,7 +686,9 @@ def deliver_due(
             values["delivered_at"] = utcnow()
         try:
             with rb.write() as conn:
-                conn.execute(sa.update(deliveries_t).where(deliveries_t.c.id == delivery["id"]).values(values))
+                conn.execute(sa.update(deliveries_t).where(
+                    deliveries_t.c.id == delivery["id"], deliveries_t.c.next_attempt_at == delivery["lease"]
+                ).values(values))
         except Exception as exc:
             counts.errors.append(f"delivery {delivery['id']}: {type(exc).__name__}: {exc}")
             continue
