@@ -32,6 +32,7 @@ instead of computing nonsense.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -182,8 +183,13 @@ class _Build(Transformer[Token, Node]):
         return node
 
 
+@functools.lru_cache(maxsize=1024)
 def parse(text: str) -> Node:
-    """The formula's tree; :class:`FormulaError` saying where it stops making sense."""
+    """The formula's tree; :class:`FormulaError` saying where it stops making sense.
+
+    Cached: the tree is made of frozen nodes, and every read of a formula field
+    compiles its text again (the fields it reads may have changed since).
+    """
     if not isinstance(text, str) or not text.strip():
         raise FormulaError("a formula is required")
     if len(text) > MAX_LENGTH:
