@@ -585,18 +585,25 @@ class Rollup(ComputedType):
             return _linked_rows(path, ts, ctx, [sa.func.count()]).scalar_subquery()
         assert path.field is not None
         source = path.field
-        if isinstance(source.type, ComputedType) or source.type.name not in NUMBER_TYPES:
-            value = _stored_value(path, ctx, seen) if isinstance(source.type, ComputedType) else (
-                source.type.column(source, path.target.table) if source.type.system else path.target.table.c[source.column_name]
-            )
+        scale = 0
+        if isinstance(source.type, ComputedType):
+            value = _stored_value(path, ctx, seen)
+        elif source.type.system:
+            value = source.type.column(source, path.target.table)
         else:
-            value = operand(path.target, source, ctx, seen).sql
-        if self._source_kind(path) == "number":
-            value = sa.cast(value, sa.Float())
+            # A stored number is a scaled integer: aggregate the integers, scale once (sum, avg,
+            # min and max all commute with a positive scale), not once per linked row.
+            value = path.target.table.c[source.column_name]
+            if source.type.name in NUMBER_TYPES:
+                scale = int(source.options.get("scale", getattr(source.type, "default_scale", 0)))
         functions: dict[str, Callable[[sa.ColumnElement[Any]], sa.ColumnElement[Any]]] = {
             "sum": sa.func.sum, "avg": sa.func.avg, "min": sa.func.min, "max": sa.func.max,
         }
         aggregate = functions[function](value)
+        if self._source_kind(path) == "number":
+            aggregate = sa.cast(aggregate, sa.Float())
+            if scale:
+                aggregate = aggregate / float(10**scale)
         if function == "sum":
             aggregate = sa.func.coalesce(aggregate, 0.0)
         return _linked_rows(path, ts, ctx, [aggregate]).scalar_subquery()
