@@ -19,7 +19,7 @@ from recordbase.models import Audit
 ROOT = Path(__file__).resolve().parent.parent
 GALLERY = ROOT / "schemas" / "gallery"
 CRM = GALLERY / "crm.json"
-CRM_TABLES = ("companies", "contacts", "deals", "activities")
+CRM_TABLES = ("companies", "contacts", "deals", "leads", "activities")
 ACTOR = Actor.system("test")
 NOT_A_NUMBER = "is not a number (expected digits like 1234.50)"
 BROKEN = {
@@ -186,9 +186,9 @@ def test_install_with_sample_data(cli: Cli, engine: Recordbase) -> None:
         "  create app crm",
         *(f"  add table {t}" for t in CRM_TABLES),
         "crm: installed",
-        "sample data: companies 3, contacts 3, deals 3, activities 3",
+        "sample data: companies 3, contacts 3, leads 3, deals 3, activities 3",
     ]
-    assert [count(engine, t) for t in CRM_TABLES] == [3, 3, 3, 3]
+    assert [count(engine, t) for t in CRM_TABLES] == [3] * 5
     assert cli("apps", "list").out == ["crm\tv1\tCRM"]
 
 
@@ -198,7 +198,7 @@ def test_sample_data_only_fills_a_newly_installed_app(cli: Cli, engine: Recordba
     again = cli("install", "crm", "--sample-data", "--rows", "2")
     assert again.code == 0
     assert again.out[:2] == ["  nothing to change", "crm: already up to date"]
-    assert [count(engine, t) for t in CRM_TABLES] == [2, 2, 2, 2]
+    assert [count(engine, t) for t in CRM_TABLES] == [2] * 5
 
 
 def test_exported_definition_reinstalls_as_nothing_to_change(

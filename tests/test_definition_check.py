@@ -76,7 +76,7 @@ def test_crm_has_no_problems_at_all():
 def test_crm_gives_every_table_field_and_choice_a_stable_id_and_two_languages():
     data, _ = load_definition_file(CRM)
     assert data["slug"] == "crm"
-    assert [t["slug"] for t in data["tables"]] == ["companies", "contacts", "deals", "activities"]
+    assert [t["slug"] for t in data["tables"]] == ["companies", "contacts", "deals", "leads", "activities"]
     labelled = [data, *data["tables"], *data["roles"], *data["views"]]
     for table in data["tables"]:
         assert table["id"]
@@ -101,6 +101,10 @@ def test_crm_deal_stages_and_views():
         ("pipeline", "kanban"),
         ("activity_calendar", "calendar"),
         ("new_contact", "form"),
+        ("leads_board", "kanban"),
+        ("open_follow_ups", "grid"),
+        ("web_enquiry", "form"),
+        ("sales_dashboard", "dashboard"),
     ]
 
 

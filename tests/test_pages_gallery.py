@@ -84,7 +84,7 @@ def test_a_user_browses_the_gallery_but_cannot_install(user: FlaskClient, rb: Re
     assert "Companies, contacts, deals and the activities that move them forward." in crm
     for table in ("Companies", "Contacts", "Deals", "Activities"):
         assert f"<li>{table}</li>" in crm
-    assert "4 roles" in crm and "4 views" in crm
+    assert "4 roles" in crm and "8 views" in crm
     assert 'href="/gallery/crm"' in crm
     assert "/gallery/crm/install" not in page.text
     assert "Only an administrator can install a template." in crm
@@ -178,7 +178,7 @@ def test_an_admin_installs_with_sample_data(admin: FlaskClient, rb: Recordbase) 
     assert response.status_code == 303
     assert response.headers["Location"] == "/apps/crm"
     assert counts(rb) == {"companies": 25, "contacts": 25, "deals": 25, "activities": 25}
-    assert "CRM was installed with 100 sample records." in admin.get("/apps/crm").text
+    assert "CRM was installed with 125 sample records." in admin.get("/apps/crm").text
     creators = {e["actor_name"] for e in rb.audit_entries() if e["action"] == "create"}
     assert creators == {"Ada Admin"}
 

@@ -62,6 +62,6 @@ def test_the_crm_template_installs_with_sample_data(rb):
     crm = json.loads((Path(__file__).resolve().parents[1] / "schemas" / "gallery" / "crm.json").read_text())
     rb.install(crm, ACTOR)
     counts = rb.fill_sample_data(ACTOR, "crm", rows=10)
-    assert counts == {"companies": 10, "contacts": 10, "deals": 10, "activities": 10}
+    assert counts == {"companies": 10, "contacts": 10, "deals": 10, "leads": 10, "activities": 10}
     deal = rb.records(ACTOR, "crm", "deals").query(sort=["id"], page_size=1).records[0]
     assert deal.fields["number"] == "DEAL-00001"  # crm.json: five digits

@@ -55,7 +55,9 @@ class RoleRule:
 def _role_rule(role: Mapping[str, Any], grant: Mapping[str, Any], ts: TableSchema) -> RoleRule:
     operations = frozenset(op for op in OPERATIONS if grant.get(op))
     rows = grant.get("rows", "all")
-    owner = grant.get("owner_field") if rows == "own" else None
+    # "own" rows, or clear rows that are "own": the owner field names who owns a record, so a new
+    # record is owned by its creator and the owner is not reassignable unless granted.
+    owner = grant.get("owner_field") if "own" in (rows, grant.get("clear_rows")) else None
     default = 2 if operations & {"create", "update"} else 1
     listed = grant.get("fields") or {}
     levels = {}

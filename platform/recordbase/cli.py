@@ -47,6 +47,8 @@ def _resolve(name_or_path: str) -> Path:
     if path.exists() or path.suffix == ".json" or "/" in name_or_path:
         return path
     candidate = GALLERY / f"{name_or_path}.json"
+    if not candidate.exists():  # "after-sales" names the after_sales template (slugs use underscores)
+        candidate = GALLERY / f"{name_or_path.replace('-', '_')}.json"
     if not candidate.exists():
         names = ", ".join(sorted(p.stem for p in GALLERY.glob("*.json")))
         _fail(f'"{name_or_path}" is neither a file nor a gallery template (templates: {names})')
