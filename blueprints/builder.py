@@ -104,6 +104,9 @@ def type_names() -> dict[str, str]:
         "created_by": _("Created by"),
         "updated_at": _("Updated at"),
         "updated_by": _("Updated by"),
+        "formula": _("Formula"),
+        "lookup": _("Lookup"),
+        "rollup": _("Rollup"),
     }
 
 
@@ -406,6 +409,14 @@ def sync(draft: dict[str, Any], form: Any, ti: int) -> dict[str, Any]:
             table["fields"] = fields
             for old, new in renamed:
                 rename_field_refs(d, table, str(old), str(new))
+        automations = form.get("t_automations")
+        if automations is not None and automations.strip() != automations_text(table.get("automations")).strip():
+            if not automations.strip():
+                table.pop("automations", None)
+            else:
+                parsed, _error = parse_json(automations)
+                # Text that is not JSON stays as text: the check then points at this table's automations.
+                table["automations"] = automations if _error else parsed
         slug = form.get("t_slug")
         if slug is not None and slug.strip() and slug.strip() != table.get("slug"):
             old_slug = str(table.get("slug"))
@@ -414,6 +425,15 @@ def sync(draft: dict[str, Any], form: Any, ti: int) -> dict[str, Any]:
     if form.get("matrix") == "1":
         sync_matrix(d, form)
     return d
+
+
+def automations_text(automations: Any) -> str:
+    """A table's automations as the editor shows them: indented JSON, or the text as typed when it is not JSON."""
+    if automations is None:
+        return ""
+    if isinstance(automations, str):
+        return automations
+    return json.dumps(automations, ensure_ascii=False, indent=2)
 
 
 def sync_matrix(d: dict[str, Any], form: Any) -> None:
@@ -658,6 +678,8 @@ def editor(
             "label": label(table.get("label")) or table.get("slug", ""),
             "editable": who.is_admin or table.get("slug") in mine or not table.get("id"),
             "problems": where["tables"].get(ti, []),
+            "automations": automations_text(table.get("automations")),
+            "automation_problems": [p for p in problems if p.pointer.startswith(f"/tables/{ti}/automations")],
         },
         "fields": field_rows(table, ti, where, not who.is_admin) if table else [],
         "preview": preview_fields(table),

@@ -306,7 +306,7 @@ def test_add_a_field_and_apply_it_appears_in_the_grid(
         "type": "text",
     }
     assert 'data-slug="source"' in added.text
-    assert '<label for="pv-13">Source</label>' in added.text  # the form preview shows it
+    assert '<label for="pv-16">Source</label>' in added.text  # the form preview shows it
     reviewed = step(client, added.text, "review")
     assert re.findall(r'<li data-kind="([a-z_]+)"', reviewed.text) == ["add_field"]
     assert "Add the field deals.source (text)" in reviewed.text
@@ -700,3 +700,30 @@ def test_the_editor_speaks_chinese(client: FlaskClient, crm: dict[str, Any]) -> 
     page = client.get(EDITOR)
     assert page.status_code == 200
     assert "商机" in page.text  # definition labels in the user's language
+
+
+def test_automations_are_edited_as_json_checked_and_applied(
+    client: FlaskClient, rb: Recordbase, crm: dict[str, Any]
+) -> None:
+    sign_in(client, "admin")
+    page = open_table(client, "deals")
+    before = rb.export("crm")
+    deals_at = next(i for i, t in enumerate(before["tables"]) if t["slug"] == "deals")
+    # Not JSON, then JSON naming a field that does not exist: each shown at its place, nothing applied.
+    broken = step(client, page, "refresh", {"t_automations": "[{"})
+    assert f"/tables/{deals_at}/automations" in broken.text
+    wrong = [{"slug": "stamp", "label": "Stamp", "trigger": {"on": "created"},
+              "actions": [{"do": "set", "values": {"nope": "x"}}]}]
+    checked = step(client, page, "refresh", {"t_automations": json.dumps(wrong)})
+    assert f"/tables/{deals_at}/automations/0/actions/0/values/nope" in checked.text
+    right = [{"slug": "stamp", "label": "Stamp", "trigger": {"on": "created"},
+              "actions": [{"do": "set", "values": {"notes": "from the builder"}}]}]
+    edited = step(client, page, "refresh", {"t_automations": json.dumps(right)})
+    assert review_and_apply(client, edited.text).status_code == 303
+    assert rb.export("crm")["tables"][deals_at]["automations"][0]["slug"] == "stamp"
+
+
+def test_only_admins_may_edit_automations(client: FlaskClient, crm: dict[str, Any]) -> None:
+    sign_in(client, "manager")
+    page = open_table(client, "deals")
+    assert re.search(r'<textarea id="t-automations" name="t_automations"[^>]* disabled', page)
