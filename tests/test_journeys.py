@@ -47,9 +47,9 @@ def page(browser: Any, request: pytest.FixtureRequest, artifacts: Path) -> Any:
 def sign_in(page: Any, base: str, email: str, password: str) -> None:
     page.goto(f"{base}/")
     assert "/login?next=/" in page.url
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.locator('input[name="email"]').fill(email)  # by name: the page may be in any language
+    page.locator('input[name="password"]').fill(password)
+    page.locator('main form button[type="submit"]').click()
     page.wait_for_url(f"{base}/")
 
 
@@ -139,7 +139,7 @@ def test_rep_reveals_a_masked_phone_with_a_reason(
     sign_in(page, base, "rep@example.com", REP[1])
     page.get_by_role("link", name="CRM").click()
     page.wait_for_url(f"{base}/apps/crm")
-    page.get_by_role("link", name="Deals").click()
+    page.get_by_role("link", name="Deals", exact=True).click()
     page.wait_for_url(f"{base}/apps/crm/tables/deals")
     assert page.locator("#grid-total").inner_text() == "2 records"
 
@@ -164,4 +164,203 @@ def test_rep_reveals_a_masked_phone_with_a_reason(
     assert [e["changes"]["reason"] for e in entries if e["action"] == "reveal"] == [
         "customer called back"
     ]
+    assert page.problems == [], page.problems
+
+
+# --- the journeys of the browser app (issue 4) --------------------------------------------------
+
+
+def test_admin_installs_the_crm_from_the_gallery_and_adds_a_rep(
+    page: Any, live_server: str, rb: Recordbase
+) -> None:
+    base = live_server
+    add_admin(rb)
+    sign_in(page, base, *ADMIN)
+    page.get_by_role("link", name="Gallery").click()
+    page.wait_for_url(f"{base}/gallery")
+    card = page.locator("#template-crm")
+    assert card.get_by_role("heading", name="CRM").is_visible()
+    card.get_by_role("button", name="Preview").click()
+    page.wait_for_url(f"{base}/gallery/crm")
+    assert page.locator("#table-contacts").is_visible()  # the preview lists tables and fields
+    page.get_by_label("Add sample records to try it out").uncheck()
+    page.get_by_role("button", name="Install CRM").click()
+    page.wait_for_url(f"{base}/apps/crm")
+    assert page.locator("#table-deals").is_visible()
+    assert "crm" in [a["slug"] for a in rb.list_apps()]
+
+    page.get_by_role("link", name="Users").click()
+    page.wait_for_url(f"{base}/admin/users")
+    form = page.locator("#add-user")
+    form.get_by_label("Email").fill(REP[0])
+    form.get_by_label("Name").fill("Wang Fang")
+    form.get_by_label("Password").fill(REP[1])
+    form.get_by_label("Role").select_option("crm:sales_rep")
+    form.get_by_role("button", name="Add user").click()
+    page.wait_for_url(f"{base}/admin/users")
+    assert "CRM: Sales rep" in page.locator(f'tr[data-email="{REP[0]}"]').inner_text()
+    assert page.problems == [], page.problems
+
+
+@pytest.fixture
+def crm_with_rep(crm: Recordbase) -> Recordbase:
+    """The gallery CRM, an admin, and a sales rep with a password (the deals journey)."""
+    crm.create_user(SYSTEM, REP[0], REP[1], display_name="Wang Fang")
+    crm.set_roles(SYSTEM, REP[0], "crm", ["sales_rep"])
+    crm.records(SYSTEM, "crm", "companies").create({"name": "Lakeside Trading 湖畔贸易"})
+    return crm
+
+
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
+def test_rep_creates_a_deal_finds_it_by_filter_and_drags_it_on_the_kanban(
+    browser: Any, live_server: str, crm_with_rep: Recordbase, artifacts: Path,
+    request: pytest.FixtureRequest, language: str,
+) -> None:
+    base = live_server
+    zh = language == "zh-CN"
+    words = {
+        "Deals": "商机", "New record": "新建记录", "Company": "公司", "Name": "名称", "Amount": "金额", "Stage": "阶段",
+        "Create": "创建", "Add condition": "添加条件", "Apply": "应用", "Pipeline": "销售管道",
+        "contains": "包含", "Lead": "线索", "Qualified": "已确认",
+    }
+
+    def t(text: str) -> str:
+        return words[text] if zh else text
+
+    context = browser.new_context(locale=language, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    try:
+        sign_in(page, base, *REP)
+        assert page.locator("html").get_attribute("lang") == language
+        page.goto(f"{base}/apps/crm")
+        # A deal through the form.
+        page.locator("#table-deals").get_by_role("link", name=t("New record")).click()
+        page.wait_for_url(f"{base}/apps/crm/tables/deals/new")
+        form = page.locator("form.record-form")
+        assert form.get_by_text(t("Amount")).first.is_visible()  # labels in the user's language
+        page.get_by_role("textbox", name=t("Name")).first.fill("Lakeside kiosk 湖畔")
+        page.get_by_role("combobox", name=t("Company")).first.select_option(label="Lakeside Trading 湖畔贸易")
+        page.get_by_label(t("Amount")).fill("88000")
+        page.get_by_label(t("Stage")).select_option(label=t("Lead"))
+        page.get_by_role("button", name=t("Create")).click()
+        page.wait_for_url(f"{base}/apps/crm/tables/deals/records/*")
+        deal_id = int(page.url.rsplit("/", 1)[1])
+        deals = crm_with_rep.records(SYSTEM, "crm", "deals")
+        created = deals.get(deal_id)
+        assert created.fields["stage"] == "lead"
+        assert created.fields["owner"] == crm_with_rep.actor_for(created.created_by).user_id  # the rep owns it
+
+        # Found in the grid by a filter on its name.
+        deals.create({"name": "Someone else's", "stage": "lead", "company": created.fields["company"]})
+        page.goto(f"{base}/apps/crm/tables/deals")
+        page.get_by_role("button", name=t("Add condition")).click()
+        page.locator("#cond-field-0").select_option("name")
+        page.locator("#cond-op-0").select_option("contains")
+        page.locator("#cond-value-0").fill("Lakeside")
+        page.locator("#grid-controls").get_by_role("button", name=t("Apply"), exact=True).click()
+        page.locator(f'tbody tr[data-id="{deal_id}"]').wait_for()
+        assert page.locator("tbody tr[data-id]").count() == 1
+
+        # Dragged from "Lead" to "Qualified" on the pipeline board.
+        page.goto(f"{base}/apps/crm/views/pipeline")
+        card = page.locator(f'.kanban-card[data-id="{deal_id}"]')
+        target = page.locator('.kanban-cards[data-column="qualified"]')
+        with page.expect_response(lambda r: r.url.endswith("/apps/crm/views/pipeline/move")):
+            card.drag_to(target)
+        page.locator(f'.kanban-cards[data-column="qualified"] .kanban-card[data-id="{deal_id}"]').wait_for()
+        assert deals.get(deal_id).fields["stage"] == "qualified"
+        if zh:
+            assert page.get_by_role("heading", name=t("Qualified")).is_visible()
+        assert problems == [], problems
+    finally:
+        name = request.node.name.replace("[", "-").replace("]", "").replace("/", "_")
+        page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
+        context.close()
+
+
+def test_outsider_submits_the_public_form_with_consent_and_the_admin_sees_it(
+    page: Any, browser: Any, live_server: str, crm: Recordbase, artifacts: Path
+) -> None:
+    base = live_server
+    sign_in(page, base, *ADMIN)
+    page.goto(f"{base}/apps/crm/forms/new_contact")
+    page.get_by_role("button", name="Create public link").click()
+    link = page.locator(".link-list input[data-copy]").first
+    link.wait_for()
+    url = link.input_value()
+    assert url.startswith(f"{base}/f/")
+
+    # The outsider: no account, a phone-sized screen.
+    outsider = browser.new_context(locale="en-US", viewport={"width": 390, "height": 844})
+    visitor = outsider.new_page()
+    try:
+        visitor.goto(url)
+        assert visitor.locator("form.record-form").is_visible()
+        assert visitor.locator('input[type="checkbox"][name="consent"]:checked').count() == 0  # unticked
+        visitor.get_by_role("textbox", name="Name").first.fill("Zhao Min 赵敏")
+        visitor.get_by_role("textbox", name="Email").first.fill("zhao.min@example.com")
+        visitor.locator('input[type="checkbox"][value="sales_follow_up"]').check()
+        visitor.locator("form.record-form button[type=submit]").click()
+        visitor.wait_for_url(f"{url}/thanks")
+        visitor.screenshot(path=str(artifacts / "public-form-thanks.png"), full_page=True)
+    finally:
+        outsider.close()
+
+    # The admin finds the contact and the consent it came with.
+    contacts = crm.records(SYSTEM, "crm", "contacts")
+    found = contacts.query(filter={"field": "email", "op": "eq", "value": "zhao.min@example.com"}).records
+    assert len(found) == 1
+    page.goto(f"{base}/apps/crm/tables/contacts/records/{found[0].id}")
+    assert "Zhao Min" in page.locator("main").inner_text()
+    page.get_by_role("link", name="Compliance").click()
+    page.wait_for_url(f"{base}/admin/compliance")
+    page.goto(f"{base}/admin/compliance/consent?record={found[0].id}")
+    ledger = page.locator("main").inner_text()
+    assert "sales_follow_up" in ledger or "follow" in ledger.lower()
+    assert [c["purpose"] for c in contacts.consents(found[0].id)] == ["sales_follow_up"]
+    assert page.problems == [], page.problems
+
+
+@pytest.fixture
+def crm_contacts(crm_with_rep: Recordbase) -> Recordbase:
+    """A contact another rep owns: its phone is masked for our rep (clear only on the rep's own contacts)."""
+    other = crm_with_rep.create_user(SYSTEM, "li.na@example.org", "li-na-password-1", display_name="Li Na")
+    crm_with_rep.set_roles(SYSTEM, "li.na@example.org", "crm", ["sales_rep"])
+    contacts = crm_with_rep.records(SYSTEM, "crm", "contacts")
+    contacts.create({"name": "Chen Jie 陈杰", "phone": "+8613812345678", "owner": other})
+    return crm_with_rep
+
+
+def test_rep_reveals_a_contacts_phone_and_the_admin_finds_it_in_the_audit_log(
+    page: Any, browser: Any, live_server: str, crm_contacts: Recordbase
+) -> None:
+    base = live_server
+    sign_in(page, base, *REP)
+    page.goto(f"{base}/apps/crm/tables/contacts")
+    page.get_by_role("link", name="Open record 1").click()
+    page.wait_for_url(f"{base}/apps/crm/tables/contacts/records/1")
+    phone = page.locator("#field-phone")
+    assert phone.locator(".value").inner_text() == "+86 138****5678"
+    phone.get_by_label("Reason for revealing Phone").fill("customer called back about the order")
+    phone.get_by_role("button", name="Reveal").click()
+    phone.locator("[data-revealed]").wait_for()
+    assert phone.locator("[data-revealed]").inner_text() == "+8613812345678"
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url(f"{base}/login")
+
+    # The administrator finds the reveal, and its reason, in the audit log.
+    sign_in(page, base, *ADMIN)
+    page.get_by_role("link", name="Compliance").click()
+    page.wait_for_url(f"{base}/admin/compliance")
+    page.goto(f"{base}/admin/compliance/audit")
+    page.locator("#audit-action").select_option("reveal")
+    page.get_by_role("button", name="Search", exact=True).click()
+    page.wait_for_url(f"{base}/admin/compliance/audit?*")
+    entries = page.locator("main table")
+    assert "customer called back about the order" in entries.inner_text()
+    assert "Wang Fang" in entries.inner_text()
+    assert "+8613812345678" not in page.content()  # the value itself is never in the log
     assert page.problems == [], page.problems
