@@ -48,6 +48,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("filterwarnings", XDG_WARNING)
+    config.addinivalue_line(
+        "markers",
+        "sqlite_only: page and browser tests, run on SQLite only — pages never build SQL, and everything "
+        "they call is tested on both databases by the engine and API tests",
+    )
     selected_backends(config)  # fail early on a typo
 
 
@@ -70,7 +75,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         callspec = getattr(item, "callspec", None)
         backend = callspec.params.get("database_url") if callspec else None
-        (dropped if backend is not None and backend not in chosen else kept).append(item)
+        off = backend is not None and (backend not in chosen or (backend != "sqlite" and item.get_closest_marker("sqlite_only")))
+        (dropped if off else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept

@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 OPERATIONS = [
     "page_first",
     "page_deep",
+    "grid_page",
+    "rollup_children",
     "get_by_id",
     "search",
     "create_one",

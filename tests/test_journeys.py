@@ -13,6 +13,8 @@ from page_helpers import ADMIN, SYSTEM, add_admin
 from recordbase.core import Recordbase
 from recordbase.definition import load_definition_file
 
+pytestmark = pytest.mark.sqlite_only  # see conftest: pages are database-independent
+
 CRM = Path(__file__).resolve().parent.parent / "schemas" / "gallery" / "crm.json"
 REP = ("rep@example.org", "rep-password-1")
 

@@ -12,6 +12,8 @@ from recordbase.config import Settings
 from recordbase.core import Recordbase
 from recordbase_web import create_app
 
+pytestmark = pytest.mark.sqlite_only  # see conftest: pages are database-independent
+
 
 @pytest.fixture
 def people(rb: Recordbase) -> None:

@@ -21,6 +21,8 @@ from page_helpers import (
 from recordbase.core import Recordbase
 from recordbase.definition import load_definition_file
 
+pytestmark = pytest.mark.sqlite_only  # see conftest: pages are database-independent
+
 CRM = Path(__file__).resolve().parent.parent / "schemas" / "gallery" / "crm.json"
 
 

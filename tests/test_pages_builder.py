@@ -30,6 +30,8 @@ from recordbase_web.builder import plan_digest
 from werkzeug.datastructures import MultiDict
 from werkzeug.test import TestResponse
 
+pytestmark = pytest.mark.sqlite_only  # see conftest: pages are database-independent
+
 CRM = Path(__file__).resolve().parent.parent / "schemas" / "gallery" / "crm.json"
 EDITOR = "/builder/apps/crm"
 PASSWORD = "builder-password-1"

@@ -19,6 +19,8 @@ from page_helpers import ADMIN, SYSTEM, USER, add_admin, add_user, login, post_f
 from recordbase.core import Recordbase
 from recordbase.definition import load_definition_file
 
+pytestmark = pytest.mark.sqlite_only  # see conftest: pages are database-independent
+
 CRM = Path(__file__).resolve().parent.parent / "schemas" / "gallery" / "crm.json"
 BASE = "/admin/compliance"
 EMAIL, PHONE = "wang.fang@example.com", "+8613812345678"

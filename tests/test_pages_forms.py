@@ -19,6 +19,8 @@ from flask.testing import FlaskClient
 from page_helpers import SYSTEM, csrf_from, login
 from recordbase.core import Recordbase
 
+pytestmark = pytest.mark.sqlite_only  # see conftest: pages are database-independent
+
 PASSWORD = "forms-password-1"
 APP = "intake"
 PEOPLE = "/apps/intake/tables/people"

@@ -22,6 +22,8 @@ from recordbase import saved_views, users
 from recordbase.core import Recordbase
 from recordbase.errors import NotFound
 
+pytestmark = pytest.mark.sqlite_only  # see conftest: pages are database-independent
+
 DEALS = "/apps/crm/tables/deals"
 PASSWORD = "grid-password-1"
 HTMX = {"HX-Request": "true"}

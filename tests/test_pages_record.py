@@ -19,6 +19,8 @@ from recordbase import collab
 from recordbase.core import Recordbase
 from test_collab import PASSWORD, SECRET, SYSTEM, Crm, seed_crm
 
+pytestmark = pytest.mark.sqlite_only  # see conftest: pages are database-independent
+
 DEALS = "/apps/crm/tables/deals"
 DEAL_1 = f"{DEALS}/records/1"
 HTMX = {"HX-Request": "true"}

@@ -19,6 +19,8 @@ from page_helpers import csrf_from, login
 from recordbase import users
 from recordbase.core import Recordbase
 
+pytestmark = pytest.mark.sqlite_only  # see conftest: pages are database-independent
+
 DEALS = "/apps/crm/tables/deals"
 PASSWORD = "page-password-1"
 MASKED_1 = "+86 138****5678"  # deal 1's phone as the rep and the viewer see it

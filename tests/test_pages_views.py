@@ -28,6 +28,8 @@ from page_helpers import SYSTEM, csrf_from, login, token
 from recordbase.core import Recordbase
 from recordbase.definition import load_definition_file
 
+pytestmark = pytest.mark.sqlite_only  # see conftest: pages are database-independent
+
 PASSWORD = "views-password-1"
 BOARD = "/apps/shop/views/board"
 MOVE = BOARD + "/move"

@@ -12,6 +12,8 @@ from recordbase.core import Recordbase
 from recordbase.definition import load_definition_file
 from recordbase_web.i18n import label
 
+pytestmark = pytest.mark.sqlite_only  # see conftest: pages are database-independent
+
 CRM = Path(__file__).resolve().parent.parent / "schemas" / "gallery" / "crm.json"
 
 

@@ -804,38 +804,37 @@ class RecordStore:
         prepared = self._prepare(values, 0, "/fields", creating=False)
         self._raise_problems([prepared], "field value(s) are")
         now = utcnow()
-        if True:  # the body of the former ``with self.rb.write() as conn:``
-            if not self.access.full:  # with full access, _get below is the existence check
-                self._require_row(conn, record_id, updaters, now)
-                self.access.writable(self._scope(conn, [record_id], updaters, now), list(prepared.parsed), "/fields")
-            current = self._get(conn, record_id, list(self.ts.fields.values()), lock=True)
-            if current.version != version:
-                raise Conflict(f"record {record_id} was changed by someone else (now at version {current.version})", self._seen(conn, current))
-            self._check_references(conn, [prepared], "/fields", exclude_id=record_id)
-            automated = automations.has_any(self.ts)
-            before = automations.before_update(conn, self, record_id) if automated else {}
-            row = self._db_row(prepared.parsed)
-            row.update(version=current.version + 1, updated_at=now, updated_by=self.actor.user_id)
-            t = self.table
-            done = conn.execute(sa.update(t).where(t.c.id == record_id, t.c.version == version).values(row)).rowcount
-            if done != 1:  # lost a race between the read and the write
-                raise Conflict(f"record {record_id} was changed by someone else", self._seen(conn, self._get(conn, record_id, list(self.ts.fields.values()))))
-            self._require_scope(conn, [record_id], updaters, now, "update")
-            self._write_junctions(conn, [record_id], [prepared], replace=True)
-            after = {**current.fields, **{s: v for s, v in prepared.parsed.items()}}
-            after = {s: (v or None) if s in self.ts.junctions else v for s, v in after.items()}
-            if any(f.slug in prepared.parsed for f in self.ts.searchable_fields):
-                self._write_search(conn, [(record_id, after)])
-            changes = self._changes(current.fields, {s: after[s] for s in prepared.parsed})
-            append_audit(conn, audit_rows(self.actor, "update", app_id=self.ts.app.pk, table_id=self.ts.pk, entries=[(record_id, {"fields": changes})]))
-            updated = self._get(conn, record_id, list(self.ts.fields.values()))
-            from .webhooks import enqueue  # webhooks: the outbox, in this transaction
+        if not self.access.full:  # with full access, _get below is the existence check
+            self._require_row(conn, record_id, updaters, now)
+            self.access.writable(self._scope(conn, [record_id], updaters, now), list(prepared.parsed), "/fields")
+        current = self._get(conn, record_id, list(self.ts.fields.values()), lock=True)
+        if current.version != version:
+            raise Conflict(f"record {record_id} was changed by someone else (now at version {current.version})", self._seen(conn, current))
+        self._check_references(conn, [prepared], "/fields", exclude_id=record_id)
+        automated = automations.has_any(self.ts)
+        before = automations.before_update(conn, self, record_id) if automated else {}
+        row = self._db_row(prepared.parsed)
+        row.update(version=current.version + 1, updated_at=now, updated_by=self.actor.user_id)
+        t = self.table
+        done = conn.execute(sa.update(t).where(t.c.id == record_id, t.c.version == version).values(row)).rowcount
+        if done != 1:  # lost a race between the read and the write
+            raise Conflict(f"record {record_id} was changed by someone else", self._seen(conn, self._get(conn, record_id, list(self.ts.fields.values()))))
+        self._require_scope(conn, [record_id], updaters, now, "update")
+        self._write_junctions(conn, [record_id], [prepared], replace=True)
+        after = {**current.fields, **{s: v for s, v in prepared.parsed.items()}}
+        after = {s: (v or None) if s in self.ts.junctions else v for s, v in after.items()}
+        if any(f.slug in prepared.parsed for f in self.ts.searchable_fields):
+            self._write_search(conn, [(record_id, after)])
+        changes = self._changes(current.fields, {s: after[s] for s in prepared.parsed})
+        append_audit(conn, audit_rows(self.actor, "update", app_id=self.ts.app.pk, table_id=self.ts.pk, entries=[(record_id, {"fields": changes})]))
+        updated = self._get(conn, record_id, list(self.ts.fields.values()))
+        from .webhooks import enqueue  # webhooks: the outbox, in this transaction
 
-            enqueue(conn, self, "update", [updated])
-            if automated:
-                automations.after_update(conn, self, record_id, before, list(prepared.parsed))
-                updated = self._get(conn, record_id, list(self.ts.fields.values()))
-            return self._seen(conn, updated)
+        enqueue(conn, self, "update", [updated])
+        if automated:
+            automations.after_update(conn, self, record_id, before, list(prepared.parsed))
+            updated = self._get(conn, record_id, list(self.ts.fields.values()))
+        return self._seen(conn, updated)
 
     def _require_row(self, conn: sa.Connection, record_id: Any, roles: Sequence[RoleRule], now: dt.datetime) -> None:
         """``NotFound`` — the same as for a missing record — when no role in ``roles`` covers the record."""
