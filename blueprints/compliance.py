@@ -33,7 +33,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
 from flask import (
     Blueprint,
     Flask,
@@ -47,9 +46,10 @@ from flask import (
 )
 from flask_babel import format_datetime, ngettext
 from flask_babel import gettext as _
+from recordbase import consent as consent_ledger
 from recordbase import subjects
 from recordbase.audit import readable, write_audit
-from recordbase.consent import SENSITIVE_PREFIX, consent_t
+from recordbase.consent import SENSITIVE_PREFIX
 from recordbase.errors import NotFound, ValidationError
 from recordbase.retention import run_retention
 from werkzeug.wrappers import Response as BaseResponse
@@ -630,8 +630,7 @@ def consent() -> Response:
     args = request.args
     form = {k: args.get(k, "").strip() for k in ("table", "purpose", "record")}
     errors: dict[str, str] = {}
-    c = consent_t
-    conditions: list[Any] = []
+    query: dict[str, Any] = {}
     if form["table"]:
         app, _sep, table = form["table"].partition(".")
         info = catalogue.table(app, table)
@@ -639,38 +638,22 @@ def consent() -> Response:
         if pk is None:
             errors["table"] = _("Choose one of the listed tables.")
         else:
-            conditions.append(c.c.table_id == pk)
+            query["table_pk"] = pk
     if form["purpose"]:
-        conditions.append(c.c.purpose == form["purpose"])
+        query["purpose"] = form["purpose"]
     if form["record"]:
         if form["record"].isdigit():
-            conditions.append(c.c.record_id == int(form["record"]))
+            query["record"] = int(form["record"])
         else:
             errors["record"] = _("A record id is a whole number.")
     before = args.get("before", "")
+    rb = engine()
+    totals = consent_ledger.totals(rb)
     rows: list[Mapping[str, Any]] = []
-    totals: list[Mapping[str, Any]] = []
-    with engine().read() as conn:
-        # The ledger is a system table (rb_consent), read here as it is; no record value is in it.
-        totals = (
-            conn.execute(
-                sa.select(
-                    c.c.table_id,
-                    c.c.purpose,
-                    sa.func.count(sa.case((c.c.withdrawn_at.is_(None), 1))).label("given"),
-                    sa.func.count(c.c.withdrawn_at).label("withdrawn"),
-                )
-                .group_by(c.c.table_id, c.c.purpose)
-                .order_by(c.c.table_id, c.c.purpose)
-            )
-            .mappings()
-            .all()
+    if not errors:
+        rows = consent_ledger.entries(
+            rb, limit=PAGE_SIZE + 1, before_id=int(before) if before.isdigit() else None, **query
         )
-        if not errors:
-            stmt = sa.select(c).where(*conditions).order_by(c.c.id.desc()).limit(PAGE_SIZE + 1)
-            if before.isdigit():
-                stmt = stmt.where(c.c.id < int(before))
-            rows = conn.execute(stmt).mappings().all()
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     entries = []
