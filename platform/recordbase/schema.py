@@ -70,8 +70,11 @@ class TableSchema:
 
     @property
     def has_computed(self) -> bool:
-        """Whether any field is computed on read (formula, lookup, rollup)."""
-        return any(getattr(f.type, "computed", False) for f in self.fields.values())
+        """Whether any field is computed on read (formula, lookup, rollup); asked on every get, so kept."""
+        found = self.cache.get("has_computed")
+        if found is None:
+            found = self.cache["has_computed"] = any(getattr(f.type, "computed", False) for f in self.fields.values())
+        return bool(found)
 
     @property
     def searchable_fields(self) -> list[Field]:
