@@ -39,7 +39,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from flask import Blueprint, Flask, Response, abort, g, redirect, render_template, request, url_for
-from flask_babel import format_currency, format_date, format_datetime, format_decimal
+from flask_babel import format_datetime
 from flask_babel import gettext as _
 from recordbase import saved_views
 from recordbase.errors import (
@@ -217,30 +217,68 @@ def choice_labels(f: Any) -> list[tuple[str, str]]:
 
 def localised(f: Any, value: Any) -> str | None:
     """A number, date or time in the user's locale (flask-babel); ``None`` for other values."""
+    return localiser(f)(value)
+
+
+def localiser(f: Any) -> Any:
+    """A function writing this field's values in the user's locale (``None`` for a value it does not format).
+
+    Built once per field and request: the locale and Babel's parsed patterns are
+    looked up here, not per cell (a grid page formats hundreds of values).
+    """
+    cache: dict[str, Any] = g.setdefault("rb_localisers", {})
+    key = f"{f.type.name}:{f.slug}:{f.options.get('scale')}:{f.options.get('currency')}"
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = _localiser(f)
+    return found
+
+
+def _localiser(f: Any) -> Any:
+    from babel import dates, numbers
+    from flask_babel import get_locale
+
+    locale = get_locale()
     kind = f.type.name
-    try:
-        if kind in ("number", "currency", "percent") and isinstance(value, int | decimal.Decimal):
-            scale = int(f.options.get("scale", 2 if kind != "number" else 0))
-            pattern = "#,##0" + ("." + "0" * scale if scale > 0 else "")
-            if kind == "currency" and f.options.get("currency"):
-                return str(format_currency(value, f.options["currency"]))
-            text = str(format_decimal(value, format=pattern))
-            return f"{text} %" if kind == "percent" else text
-        if isinstance(value, dt.datetime):
-            return str(format_datetime(value, "medium"))
-        if isinstance(value, dt.date):
-            return str(format_date(value, "medium"))
-        if isinstance(value, bool):
-            return _("yes") if value else _("no")
-    except (TypeError, ValueError, decimal.InvalidOperation):
+    number = currency = None
+    if kind in ("number", "currency", "percent"):
+        scale = int(f.options.get("scale", 2 if kind != "number" else 0))
+        number = numbers.parse_pattern("#,##0" + ("." + "0" * scale if scale > 0 else ""))
+        if kind == "currency" and f.options.get("currency"):
+            currency = (locale.currency_formats["standard"], f.options["currency"])
+    medium_date = dates.parse_pattern(dates.get_date_format("medium", locale))
+    yes, no = _("yes"), _("no")
+
+    def write(value: Any) -> str | None:
+        try:
+            if (
+                number is not None
+                and isinstance(value, int | decimal.Decimal)
+                and not isinstance(value, bool)
+            ):
+                if currency is not None:
+                    return str(currency[0].apply(value, locale, currency=currency[1]))
+                text = str(number.apply(value, locale))
+                return f"{text} %" if kind == "percent" else text
+            if isinstance(value, dt.datetime):
+                return str(format_datetime(value, "medium"))  # in the user's time zone
+            if isinstance(value, dt.date):
+                return str(medium_date.apply(value, locale))
+            if isinstance(value, bool):
+                return yes if value else no
+        except (TypeError, ValueError, decimal.InvalidOperation):
+            return None
         return None
-    return None
+
+    return write
 
 
 PEOPLE = ("user", "created_by", "updated_by")
 
 
-def pointer_labels(store: RecordStore, records: Sequence[Record]) -> dict[str, dict[int, str | None]]:
+def pointer_labels(
+    store: RecordStore, records: Sequence[Record]
+) -> dict[str, dict[int, str | None]]:
     """Labels for what records point at: linked records (read through the linked table's rules)
     and people (users by display name), by field slug — one lookup per page, not per record."""
     if not records:
@@ -254,7 +292,9 @@ def pointer_labels(store: RecordStore, records: Sequence[Record]) -> dict[str, d
         for r in records:
             for f in people:
                 value = r.fields.get(f.slug)
-                ids.update(v for v in (value if isinstance(value, list) else [value]) if isinstance(v, int))
+                ids.update(
+                    v for v in (value if isinstance(value, list) else [value]) if isinstance(v, int)
+                )
         names = user_names(store.rb, ids)
         for f in people:
             labels[f.slug] = dict(names)
@@ -274,28 +314,41 @@ def shown(
     With ``localise``, numbers, amounts, dates and times are written for the user's
     language (flask-babel) instead of in their plain text form.
     """
-    if value is None or value == [] or value == "":
-        return EMPTY
+    return writer(column, localise)(value, links, masked)
+
+
+def writer(column: Mapping[str, Any], localise: bool) -> Any:
+    """``shown`` for one column, with what it needs per value (choice labels, the locale's
+    formats) worked out once: a grid page writes the same columns on every row."""
     f = column["field"]
     kind = f.type.name
-    if kind == "link" or (kind in PEOPLE and f.slug in links):
-        labels = links.get(f.slug, {})
-        ids = value if isinstance(value, list) else [value]
-        return ", ".join(labels.get(i) or EMPTY for i in ids)
-    if masked and isinstance(value, str):
-        return value
-    if kind in CHOICES:
-        choices = dict(choice_labels(f))
-        ids = value if isinstance(value, list) else [value]
-        return ", ".join(choices.get(str(i), str(i)) for i in ids)
-    text = localised(f, value) if localise else None
-    if text is not None:
-        return text
-    try:
-        text = f.type.to_text(f, value)
-    except (TypeError, ValueError, AttributeError):
-        text = str(value)
-    return text or EMPTY
+    choices = dict(choice_labels(f)) if kind in CHOICES else None
+    local = localiser(f) if localise else None
+    slug = f.slug
+    people = kind in PEOPLE
+
+    def write(value: Any, links: Mapping[str, Mapping[int, str | None]], masked: bool) -> str:
+        if value is None or value == [] or value == "":
+            return EMPTY
+        if kind == "link" or (people and slug in links):
+            labels = links.get(slug, {})
+            ids = value if isinstance(value, list) else [value]
+            return ", ".join(labels.get(i) or EMPTY for i in ids)
+        if masked and isinstance(value, str):
+            return value
+        if choices is not None:
+            ids = value if isinstance(value, list) else [value]
+            return ", ".join(choices.get(str(i), str(i)) for i in ids)
+        text = local(value) if local is not None else None
+        if text is not None:
+            return text
+        try:
+            text = f.type.to_text(f, value)
+        except (TypeError, ValueError, AttributeError):
+            text = str(value)
+        return text or EMPTY
+
+    return write
 
 
 def cells(
@@ -306,20 +359,42 @@ def cells(
     *,
     localise: bool = False,
 ) -> list[dict[str, Any]]:
-    """Each column's value of a record as the page shows it (see ``shown``), masked or not, editable or not."""
+    """Each column's value of a record as the page shows it (see ``shown``), masked or not, editable or not.
+
+    What does not depend on the record (may it be masked, how to write it) is
+    kept on the column dicts, so a page of rows works it out once per column.
+    """
     out = []
+    fields = record.fields
+    key = "_write_local" if localise else "_write"
     for column in columns:
-        present = column["slug"] in record.fields
-        value = record.fields.get(column["slug"])
-        masked = present and value is not None and maybe_masked(store, column)
+        slug = column["slug"]
+        if slug not in fields:
+            out.append(
+                {
+                    "slug": slug,
+                    "label": column["label"],
+                    "present": False,
+                    "masked": False,
+                    "text": "",
+                    "editable": False,
+                }
+            )
+            continue
+        write = column.get(key)
+        if write is None:
+            write = column[key] = writer(column, localise)
+            column["_maybe_masked"] = maybe_masked(store, column)
+        value = fields[slug]
+        masked = value is not None and column["_maybe_masked"]
         out.append(
             {
-                "slug": column["slug"],
+                "slug": slug,
                 "label": column["label"],
-                "present": present,
+                "present": True,
                 "masked": masked,
-                "text": shown(column, value, links, masked, localise=localise) if present else "",
-                "editable": present and not masked and column.get("editable", False),
+                "text": write(value, links, masked),
+                "editable": not masked and column.get("editable", False),
             }
         )
     return out
@@ -701,7 +776,10 @@ def row_context(
     """A grid row: its cells, and its links and labels filled in from ``row_urls`` (plain string work)."""
     rid, version = str(record.id), str(record.version)
     row_cells = cells(record, columns, store, links, localise=True)
-    edit, edit_label = urls["edit"].replace("{id}", rid).replace("{version}", version), urls["edit_label"].replace("{id}", rid)
+    edit, edit_label = (
+        urls["edit"].replace("{id}", rid).replace("{version}", version),
+        urls["edit_label"].replace("{id}", rid),
+    )
     for cell in row_cells:
         if cell.get("editable"):
             cell["edit_url"] = edit.replace("{field}", cell["slug"])
@@ -1069,7 +1147,9 @@ def record_labels(store: RecordStore, ids: Sequence[int]) -> list[tuple[int, str
             value = record.fields[primary.slug]
             masked = value is not None and maybe_masked(store, column)
             text = (
-                "" if value is None else shown(column, value, pointer_labels(store, [record]), masked)
+                ""
+                if value is None
+                else shown(column, value, pointer_labels(store, [record]), masked)
             )
         out.append((rid, text))
     return out
