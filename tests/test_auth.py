@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 import sqlalchemy as sa
 from access_defs import APP, SYSTEM, install_crm
+from recordbase.auth import tokens_t
 from recordbase.errors import NotFound
 
 
@@ -60,6 +63,26 @@ def test_a_token_is_shown_once_stored_hashed_and_every_use_audited(people):
     assert uses[0]["changes"] == {"token_id": token_id, "source": "10.1.1.1"}
     listed = people.list_tokens("li@example.com")[0]
     assert listed["last_used_at"] is not None and "token_hash" not in listed
+
+
+def test_last_used_is_kept_to_the_minute_while_every_use_is_audited(people):
+    token_id, secret = people.create_token(SYSTEM, "li@example.com", name="busy script")
+
+    def last_used():
+        return next(t for t in people.list_tokens("li@example.com") if t["id"] == token_id)["last_used_at"]
+
+    people.actor_for_token(secret)
+    first = last_used()
+    for _ in range(3):
+        people.actor_for_token(secret)
+    assert last_used() == first  # not rewritten within the minute
+    assert [e["action"] for e in last(people, 4)] == ["token_use"] * 4  # but every use is in the trail
+
+    with people.write() as conn:  # a minute and more later, the next use moves it
+        conn.execute(sa.update(tokens_t).where(tokens_t.c.id == token_id)
+                     .values(last_used_at=first - dt.timedelta(minutes=2)))
+    people.actor_for_token(secret)
+    assert last_used() > first - dt.timedelta(minutes=2)
 
 
 def test_a_random_string_is_no_token_and_writes_nothing(people):

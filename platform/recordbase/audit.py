@@ -80,12 +80,16 @@ def _erased_form(value: Any) -> tuple[Any, int]:
     return value, 0
 
 
+# One encoder, made once: json.dumps with options builds a new one on every call.
+_canonical_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode
+
+
 def canonical_form(entry: Mapping[Any, Any]) -> str:
     """The canonical JSON an entry's hash covers: its fields, sealed values as digests."""
     fields = {key: entry[key] for key in _HASHED}
     at = fields["at"]
     fields["at"] = at.astimezone(dt.UTC).isoformat(timespec="microseconds") if isinstance(at, dt.datetime) else at
-    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    text = _canonical_json(fields)
     if SEALED not in text and ERASED not in text:
         return text
     # The same text as serialising _digest_form(changes), done on the text (much faster for big
@@ -94,7 +98,7 @@ def canonical_form(entry: Mapping[Any, Any]) -> str:
     swapped, count = _SEALED_TEXT.subn(_text_digest, text)
     if count != text.count('{"' + SEALED + '":') + text.count('{"' + ERASED + '":'):
         fields["changes"] = _digest_form(fields["changes"])
-        return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+        return _canonical_json(fields)
     return swapped
 
 
@@ -118,9 +122,9 @@ def append_audit(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
         return
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-    head = conn.execute(sa.select(audit_table.c.hash).order_by(audit_table.c.id.desc()).limit(1)).scalar()
-    prev = head or GENESIS
-    ids = allocate_ids(conn, audit_table, len(rows))
+    head = conn.execute(sa.select(audit_table.c.id, audit_table.c.hash).order_by(audit_table.c.id.desc()).limit(1)).first()
+    prev = head.hash if head is not None else GENESIS
+    ids = allocate_ids(conn, audit_table, len(rows), top=head.id if head is not None else 0)
     for row, entry_id in zip(rows, ids, strict=True):
         row["id"] = entry_id
         row["prev_hash"] = prev

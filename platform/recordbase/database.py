@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import weakref
 from typing import Any
 
 import orjson
@@ -146,27 +147,43 @@ def refresh_statistics(engine: Engine, table_name: str, *, growth: float = 1.25,
     return True
 
 
-def allocate_ids(conn: sa.Connection, table: sa.Table, count: int) -> list[int]:
+def allocate_ids(conn: sa.Connection, table: sa.Table, count: int, *, top: int | None = None) -> list[int]:
     """Reserve ``count`` new ids for ``table`` in the current writing transaction.
 
     Knowing ids up front lets a bulk insert be one plain executemany (no
     RETURNING round trips). SQLite: the writing transaction holds the write
     lock (BEGIN IMMEDIATE), so the AUTOINCREMENT high-water mark cannot move
     under us. PostgreSQL: the table's identity sequence hands out the block.
+    ``top`` is the table's highest id when the caller has just read it (SQLite).
     """
     if count == 0:
         return []
     if is_sqlite(conn):
-        # sqlite_sequence exists once any AUTOINCREMENT table does (system tables are not).
-        has_sequences = conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").first()
-        seq = conn.exec_driver_sql("SELECT seq FROM sqlite_sequence WHERE name = ?", (table.name,)).scalar() if has_sequences else None
-        top = conn.exec_driver_sql(f"SELECT max(id) FROM {table.name}").scalar()
+        seq = None
+        if _has_sequences(conn):
+            seq = conn.exec_driver_sql("SELECT seq FROM sqlite_sequence WHERE name = ?", (table.name,)).scalar()
+        if top is None:
+            top = conn.exec_driver_sql(f"SELECT max(id) FROM {table.name}").scalar()
         start = max(seq or 0, top or 0) + 1
         return list(range(start, start + count))
     return list(conn.execute(
         sa.text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
         {"t": table.name, "n": count},
     ).scalars())
+
+
+# SQLite databases known to have sqlite_sequence: it appears with the first AUTOINCREMENT table
+# (the migrations make several) and is never dropped, so each database is asked once.
+_SEQUENCED: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _has_sequences(conn: sa.Connection) -> bool:
+    if conn.engine in _SEQUENCED:
+        return True
+    if conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").first() is None:
+        return False
+    _SEQUENCED.add(conn.engine)
+    return True
 
 
 def insert_rows(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -86,6 +87,26 @@ def declared_roles(definition: Mapping[str, Any]) -> list[str]:
     return [role["slug"] for role in definition.get("roles") or []]
 
 
+# The roles an app declares, per database and by (app id, version, time of change): every definition
+# change makes a new version, so an entry never goes stale, and a request need not load and parse
+# the whole definition.
+_DECLARED: weakref.WeakKeyDictionary[sa.Engine, dict[tuple[Any, ...], frozenset[str]]] = weakref.WeakKeyDictionary()
+
+
+def _declared(conn: sa.Connection, key: tuple[Any, ...]) -> frozenset[str]:
+    cache = _DECLARED.get(conn.engine)
+    if cache is None:
+        cache = _DECLARED[conn.engine] = {}
+    found = cache.get(key)
+    if found is None:
+        definition = conn.execute(sa.select(apps_t.c.definition).where(apps_t.c.id == key[0])).scalar()
+        found = frozenset(declared_roles(definition or {}))
+        if len(cache) > 1000:
+            cache.clear()
+        cache[key] = found
+    return found
+
+
 def set_roles(conn: sa.Connection, actor: Actor, email: str, app_slug: str, roles: Iterable[str]) -> list[str]:
     """Make ``roles`` the user's roles in the app (an empty list removes them all)."""
     user = require_user(conn, email)
@@ -135,12 +156,12 @@ def load_actor(conn: sa.Connection, user_id: int) -> Actor | None:
         return None
     roles: dict[str, set[str]] = {}
     rows = conn.execute(
-        sa.select(apps_t.c.slug, apps_t.c.definition, members_t.c.role)
+        sa.select(apps_t.c.id, apps_t.c.version, apps_t.c.updated_at, apps_t.c.slug, members_t.c.role)
         .join(apps_t, apps_t.c.id == members_t.c.app_id).where(members_t.c.user_id == user_id)
-    ).mappings()
-    for row in rows:
-        if row["role"] in declared_roles(row["definition"]):
-            roles.setdefault(row["slug"], set()).add(row["role"])
+    ).all()
+    for app_id, version, updated_at, slug, role in rows:
+        if role in _declared(conn, (app_id, version, updated_at)):
+            roles.setdefault(slug, set()).add(role)
     return Actor.user(
         user["id"], user["display_name"], is_admin=user["is_admin"], attributes=user["attributes"] or {},
         roles={app: frozenset(rs) for app, rs in roles.items()},
