@@ -160,6 +160,10 @@ class Access:
     ts: TableSchema
     full: bool
     roles: list[RoleRule] = field(default_factory=list)
+    # How each combination of matching roles presents the fields (see ``present``), built on first use.
+    _plans: dict[tuple[int, ...], dict[str, bool]] = field(default_factory=dict, repr=False, compare=False)
+    # The fields each combination of roles may write (see ``writable``).
+    _writes: dict[tuple[Any, ...], frozenset[str]] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def for_actor(cls, actor: Actor, ts: TableSchema) -> Access:
@@ -282,21 +286,48 @@ class Access:
         roles = self.readers if matching is None else matching
         if matching is None:
             roles = roles[:1]
+        plan = self._plan(roles)
+        fields = self.ts.fields
         out = {}
         for slug, value in values.items():
-            f = self.ts.fields[slug]
-            level = max((r.levels[slug] for r in roles), default=0)
-            if level == 0:
-                continue
-            clear = any(r.sees_clear(f) for r in roles)
-            out[slug] = value if clear or value is None else f.type.mask(f, value)
+            clear = plan.get(slug)
+            if clear is None:
+                continue  # hidden from every matching role
+            if clear or value is None:
+                out[slug] = value
+            else:
+                f = fields[slug]
+                out[slug] = f.type.mask(f, value)
         return out
+
+    def _plan(self, roles: Sequence[RoleRule]) -> dict[str, bool]:
+        """For these matching roles: each field they may see, and whether in clear (absent: hidden).
+
+        A page of records meets only a few combinations of roles, so each is
+        worked out once per ``Access`` instead of once per field of every record.
+        """
+        key = tuple(map(id, roles))  # the rules live as long as this Access: their ids are stable
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = {
+                f.slug: any(r.sees_clear(f) for r in roles)
+                for f in self.ts.fields.values()
+                if max((r.levels[f.slug] for r in roles), default=0) > 0
+            }
+            self._plans[key] = plan
+        return plan
 
     def writable(self, roles: Sequence[RoleRule], slugs: Sequence[str], pointer: str) -> None:
         """``PermissionDenied`` naming each field in ``slugs`` that no role in ``roles`` may write."""
         if self.full:
             return
-        refused = [s for s in slugs if s in self.ts.fields and max((r.levels[s] for r in roles), default=0) < 2]
+        key = ("w", *map(id, roles))
+        allowed = self._writes.get(key)
+        if allowed is None:
+            allowed = self._writes[key] = frozenset(
+                slug for slug in self.ts.fields if max((r.levels[slug] for r in roles), default=0) >= 2
+            )
+        refused = [s for s in slugs if s in self.ts.fields and s not in allowed]
         if refused:
             problems = [Problem(f"{pointer}/{s}", f'you may not write "{s}"') for s in refused]
             raise PermissionDenied(f'you may not write "{refused[0]}" in "{self.ts.slug}"', problems)
