@@ -32,7 +32,7 @@ from .files import FileStore
 from .migrate import Migrator, apps_t, physical_ids
 from .models import utcnow
 from .plan import Plan, assign_ids, diff
-from .reads import FastReader
+from .reads import FastReader, PreparedSelect
 from .records import RecordStore
 from .schema import AppSchema, TableSchema, build_app_schema
 
@@ -75,6 +75,7 @@ class Recordbase:
         self.dialect = self.engine.dialect.name
         self._schemas: dict[str, AppSchema] = {}
         self.reader = FastReader(self.engine)
+        self._app_version: PreparedSelect | None = None
         self.keys = KeyRing.load(settings.extra, settings.instance_path)
         self.files = FileStore(settings.attachments_path, self.engine, settings.max_attachment_mb * 1024 * 1024)
         self._lock = threading.Lock()
@@ -494,6 +495,17 @@ class Recordbase:
 
     def app(self, slug: str) -> AppSchema:
         """The schema of an installed app, cached until its version changes."""
+        cached = self._schemas.get(slug)
+        if cached is not None:
+            # Every request asks: one prepared statement on a driver connection, no transaction.
+            if self._app_version is None:
+                self._app_version = PreparedSelect(
+                    self.engine.dialect, sa.select(apps_t.c.version).where(apps_t.c.slug == sa.bindparam("slug"))
+                )
+            with self.reader.connection() as dbapi:
+                row = self._app_version.first(dbapi, {"slug": slug})
+            if row is not None and row[0] == cached.version:
+                return cached
         with self.read() as conn:
             version = conn.execute(sa.select(apps_t.c.version).where(apps_t.c.slug == slug)).scalar()
             if version is None:

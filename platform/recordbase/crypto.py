@@ -18,7 +18,6 @@ rotate`` re-encrypts (see ``keys.py``).
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import json
 import os
@@ -86,6 +85,7 @@ class KeyRing:
         self._lock = threading.Lock()
         self._seen = _signature(path) if path is not None else None
         self._next_check = time.monotonic() + self.CHECK_SECONDS
+        self._ciphers: dict[int, tuple[bytes, AESGCM]] = {}
 
     # --- the keys ------------------------------------------------------------------------
 
@@ -121,7 +121,7 @@ class KeyRing:
         data_keys = self._keys[0]
         primary = max(data_keys)
         nonce = os.urandom(12)
-        sealed = AESGCM(data_keys[primary]).encrypt(nonce, plaintext.encode(), context.encode())
+        sealed = self._cipher(primary, data_keys[primary]).encrypt(nonce, plaintext.encode(), context.encode())
         return f"{PREFIX}:{primary}:{_b64(nonce + sealed)}"
 
     def decrypt(self, stored: str, context: str) -> str:
@@ -136,11 +136,18 @@ class KeyRing:
             if key is None:
                 raise KeyError_(f"no data key {key_id} to decrypt with")
         raw = _unb64(payload)
-        return AESGCM(key).decrypt(raw[:12], raw[12:], context.encode()).decode()
+        return self._cipher(int(key_id), key).decrypt(raw[:12], raw[12:], context.encode()).decode()
+
+    def _cipher(self, key_id: int, key: bytes) -> AESGCM:
+        """The AES-GCM cipher of a data key, made once (a key id's key never changes; objects are thread-safe)."""
+        found = self._ciphers.get(key_id)
+        if found is None or found[0] is not key:
+            found = self._ciphers[key_id] = (key, AESGCM(key))
+        return found[1]
 
     def blind_index(self, canonical: str, context: str) -> str:
         """A keyed hash for equality lookups: equal values give equal indexes, nothing else leaks."""
-        return hmac.new(self._keys[1], f"{context}\x00{canonical}".encode(), hashlib.sha256).hexdigest()[:40]
+        return hmac.digest(self._keys[1], f"{context}\x00{canonical}".encode(), "sha256").hex()[:40]
 
     # --- following keys.json -----------------------------------------------------------------
 

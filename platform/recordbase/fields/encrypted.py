@@ -24,6 +24,9 @@ ENCRYPTABLE = frozenset({
     "rating", "boolean", "date", "datetime", "single_select", "multi_select",
 })
 
+# The canonical JSON of a stored value, with one encoder made once (json.dumps with options builds one per call).
+_encode = json.JSONEncoder(default=str, ensure_ascii=False, separators=(",", ":")).encode
+
 
 def wants_encryption(definition: dict[str, Any], default_sensitivity: str) -> bool:
     if definition.get("type") not in ENCRYPTABLE:
@@ -70,7 +73,7 @@ class EncryptedType(FieldType):
         return [f.column_name, self.index_name(f)]
 
     def _canonical(self, f: Field, value: Any) -> str:
-        return json.dumps(self.inner.to_db(f, value), default=str, ensure_ascii=False, separators=(",", ":"))
+        return _encode(self.inner.to_db(f, value))
 
     def to_db(self, f: Field, value: Any) -> Any:
         return self.keys.encrypt(self._canonical(f, value), self.context(f))
@@ -78,7 +81,11 @@ class EncryptedType(FieldType):
     def db_values(self, f: Field, value: Any) -> dict[str, Any]:
         if value is None:
             return {f.column_name: None, self.index_name(f): None}
-        return {f.column_name: self.to_db(f, value), self.index_name(f): self.unique_key(f, value)}
+        canonical, context = self._canonical(f, value), self.context(f)
+        return {
+            f.column_name: self.keys.encrypt(canonical, context),
+            self.index_name(f): self.keys.blind_index(canonical, context),
+        }
 
     def unique_key(self, f: Field, value: Any) -> Any:
         return self.keys.blind_index(self._canonical(f, value), self.context(f))
