@@ -186,6 +186,20 @@ def _has_sequences(conn: sa.Connection) -> bool:
     return True
 
 
+def _insert_plan(dialect: sa.Dialect, table: sa.Table, names: tuple[str, ...]) -> tuple[str, list[tuple[int, str, Any]]]:
+    """The INSERT statement and the bind processors for these columns, built once per table and columns."""
+    plans: dict[tuple[Any, ...], tuple[str, list[tuple[int, str, Any]]]] = table.info.setdefault("rb_insert_plans", {})
+    key = (dialect.name, names)
+    found = plans.get(key)
+    if found is None:
+        processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
+        placeholders = ", ".join("?" if dialect.paramstyle == "qmark" else "%s" for _ in names)
+        sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({placeholders})"
+        converted = [(i, name, proc) for i, (name, proc) in enumerate(zip(names, processors, strict=True)) if proc is not None]
+        found = plans[key] = (sql, converted)
+    return found
+
+
 def insert_rows(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
     """Insert many rows with one driver-level executemany, converting values as Core would.
 
@@ -196,11 +210,7 @@ def insert_rows(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]
     if not rows:
         return
     names = list(dict.fromkeys(key for row in rows for key in row))
-    dialect = conn.dialect
-    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
-    placeholders = ", ".join("?" if dialect.paramstyle == "qmark" else "%s" for _ in names)
-    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({placeholders})"
-    converted = [(i, name, proc) for i, (name, proc) in enumerate(zip(names, processors, strict=True)) if proc is not None]
+    sql, converted = _insert_plan(conn.dialect, table, tuple(names))
     params = []
     # Rows of one batch share their timestamps and author: convert a repeated object once.
     last: dict[str, tuple[Any, Any]] = {}
