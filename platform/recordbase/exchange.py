@@ -47,8 +47,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import sqlalchemy as sa
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.utils.exceptions import InvalidFileException
 
 from . import query as q
 from .access import Access
@@ -211,6 +209,9 @@ class Export:
         return cells
 
     def _xlsx_cells(self, record: Record) -> list[Any]:
+        # openpyxl is loaded with the first spreadsheet, not by every server process.
+        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
         cells: list[Any] = []
         texts = self._text_cells(record)
         for f, may_mask, text in zip(self.fields, self._may_mask, texts, strict=True):
@@ -676,6 +677,8 @@ def import_records(
     store.access.require("create")
     report = ImportReport(mode)
     importer = _Importer(store, mapping, report)
+    from openpyxl.utils.exceptions import InvalidFileException
+
     try:
         return _import(store, source, fmt, report, importer, on_progress)
     except UnicodeDecodeError:

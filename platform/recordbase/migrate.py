@@ -12,8 +12,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from alembic.migration import MigrationContext
-from alembic.operations import Operations
 
 from .actor import Actor
 from .audit import write_audit
@@ -63,6 +61,10 @@ class Migrator:
         self.conn = conn
         self.actor = actor
         self.force = force
+        # alembic is loaded by the first definition change, not by every server process.
+        from alembic.migration import MigrationContext
+        from alembic.operations import Operations
+
         self.ops = Operations(MigrationContext.configure(conn))
         self.now = utcnow()
         self.expires = self.now + dt.timedelta(days=rb.settings.trash_days)
