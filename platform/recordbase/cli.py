@@ -840,22 +840,21 @@ def restore_command(path: Path, yes: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="Worker processes. 1: one threaded process (the laptop default); 2 or more: gunicorn.")
+              help="gunicorn worker processes (2 or more share rate-limit counters through a file or Redis).")
 @click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64), help="Threads per gunicorn worker.")
 @click.option("--access-log", is_flag=True, help="Log every request on standard output (gunicorn).")
 @click.option("--no-webhooks", is_flag=True, help="Do not deliver webhooks from this server (run `webhooks deliver --loop` elsewhere).")
 @click.option("--webhook-interval", default=5.0, show_default=True, type=click.FloatRange(0.1, 3600),
               help="Seconds between webhook delivery passes.")
 def serve(host: str, port: int, workers: int, threads: int, access_log: bool, no_webhooks: bool, webhook_interval: float) -> None:
-    """Serve the web app (and deliver webhooks in the background).
+    """Serve the web app with gunicorn, and deliver webhooks from a separate process.
 
-    With --workers 2 or more: gunicorn worker processes, rate-limit counters
-    shared between them, and one separate process sending webhooks.
+    Production mode at any size: gunicorn worker processes with threads. With
+    --workers 2 or more, rate-limit counters are shared between them.
     """
     import os
 
     from . import serving
-    from .webhooks import DeliveryWorker
 
     settings = Settings.from_env()
     try:
@@ -865,29 +864,17 @@ def serve(host: str, port: int, workers: int, threads: int, access_log: bool, no
     rb = Recordbase(settings)
     rb.init_db()
     rb.dispose()  # the server's processes open their own connections (none may cross gunicorn's fork)
-    if workers > 1:
-        if storage:
-            os.environ[serving.RATELIMIT_VARIABLE] = storage  # read by every worker's app
-        click.echo(f"serving on http://{host}:{port} with {workers} workers × {threads} threads; "
-                   f"rate limits in {os.environ[serving.RATELIMIT_VARIABLE].split('@')[-1]}")
-        sender = None if no_webhooks else serving.start_webhook_sender(webhook_interval)
-        try:
-            serving.serve_with_gunicorn(serving.gunicorn_options(host, port, workers, threads, access_log=access_log))
-        finally:
-            if sender is not None:
-                serving.stop_process(sender)
-        return
-
-    from recordbase_web import create_app
-
-    app = create_app()
-    worker = None if no_webhooks else DeliveryWorker(app.extensions["recordbase"], interval=webhook_interval).start()
-    click.echo(f"serving on http://{host}:{port}")
+    if storage:
+        os.environ[serving.RATELIMIT_VARIABLE] = storage  # read by every worker's app
+    where = os.environ.get(serving.RATELIMIT_VARIABLE, "memory://").split("@")[-1]
+    click.echo(f"serving on http://{host}:{port} with {workers} worker{'s' if workers > 1 else ''} × {threads} threads; "
+               f"rate limits in {where}")
+    sender = None if no_webhooks else serving.start_webhook_sender(webhook_interval)
     try:
-        app.run(host=host, port=port, threaded=True)
+        serving.serve_with_gunicorn(serving.gunicorn_options(host, port, workers, threads, access_log=access_log))
     finally:
-        if worker is not None:
-            worker.stop()
+        if sender is not None:
+            serving.stop_process(sender)
 
 
 if __name__ == "__main__":
