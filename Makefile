@@ -9,12 +9,13 @@ ROWS ?= 1000000
 OUT ?=
 PYTEST_ARGS ?=
 LOAD_ARGS ?=
+REST_ARGS ?=
 # Test processes (pytest-xdist): each starts its own PostgreSQL. "0" runs in one process.
 PYTEST_WORKERS ?= auto
 LINT_PATHS := $(wildcard platform blueprints tests bench)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv assets translations messages chromium init run test lint format bench load clean
+.PHONY: help venv assets translations messages chromium init run test lint format bench bench-rest load clean
 
 help:
 	@echo "make run     set up .venv, assets, the database and an admin; serve on http://$(HOST):$(PORT)"
@@ -22,6 +23,7 @@ help:
 	@echo "make messages   extract translatable strings into translations/*/messages.po"
 	@echo "make lint    ruff check and mypy on the engine (fail), ruff format --check (reports only)"
 	@echo "make bench   engine benchmark: ROWS=$(ROWS) [OUT=file]"
+	@echo "make bench-rest   REST speed, workload W: 20,000 rows through the API [OUT=file] [REST_ARGS=...]"
 	@echo "make load    load test: 50 API clients, 60 s, 4 workers on SQLite [LOAD_ARGS=--postgres]"
 	@echo "make clean   remove .venv and caches (never instance/)"
 
@@ -112,6 +114,10 @@ bench: venv
 # 50 REST API clients against `recordbase serve --workers 4` on 127.0.0.1 (bench/load.py --help).
 load: venv
 	$(BIN)/python bench/load.py $(LOAD_ARGS)
+
+# REST speed, workload W: one keep-alive client against `recordbase serve` (bench/rest.py --help).
+bench-rest: venv
+	$(BIN)/python bench/rest.py $(if $(OUT),--out $(OUT)) $(REST_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules *.egg-info platform/*.egg-info .pytest_cache .hypothesis .ruff_cache .mypy_cache
