@@ -321,7 +321,9 @@ class Result:
 # --- the benchmark -----------------------------------------------------------------------
 
 
-STANDALONE = {"rollup_children"}  # operations with their own data: --only them skips loading the deals
+STANDALONE = {
+    "rollup_children"
+}  # operations with their own data: --only them skips loading the deals
 
 
 class Bench:
@@ -504,38 +506,86 @@ class Bench:
         the same query hand-written with a correlated subquery.
         """
         definition = {
-            "slug": "bench_rollup", "label": "Rollup benchmark", "version": 1,
+            "slug": "bench_rollup",
+            "label": "Rollup benchmark",
+            "version": 1,
             "tables": [
-                {"slug": "orders", "label": "Orders", "fields": [
-                    {"slug": "name", "label": "Name", "type": "text"},
-                    {"slug": "total", "label": "Total", "type": "rollup",
-                     "options": {"table": "lines", "via": "order", "function": "sum", "field": "amount"}},
-                ]},
-                {"slug": "lines", "label": "Lines", "fields": [
-                    {"slug": "order", "label": "Order", "type": "link", "options": {"table": "orders"}},
-                    {"slug": "amount", "label": "Amount", "type": "currency", "options": {"currency": "CNY"}},
-                ]},
+                {
+                    "slug": "orders",
+                    "label": "Orders",
+                    "fields": [
+                        {"slug": "name", "label": "Name", "type": "text"},
+                        {
+                            "slug": "total",
+                            "label": "Total",
+                            "type": "rollup",
+                            "options": {
+                                "table": "lines",
+                                "via": "order",
+                                "function": "sum",
+                                "field": "amount",
+                            },
+                        },
+                    ],
+                },
+                {
+                    "slug": "lines",
+                    "label": "Lines",
+                    "fields": [
+                        {
+                            "slug": "order",
+                            "label": "Order",
+                            "type": "link",
+                            "options": {"table": "orders"},
+                        },
+                        {
+                            "slug": "amount",
+                            "label": "Amount",
+                            "type": "currency",
+                            "options": {"currency": "CNY"},
+                        },
+                    ],
+                },
             ],
         }
         self.rb.install(definition, self.actor)
         orders = self.rb.records(self.actor, "bench_rollup", "orders")
         lines = self.rb.records(self.actor, "bench_rollup", "lines")
-        order_ids = [r.id for r in orders.create_many([{"name": f"Order {i}"} for i in range(parents)])]
-        table, link, amount = lines.ts.name, lines.ts.fields["order"].column_name, lines.ts.fields["amount"].column_name
+        order_ids = [
+            r.id for r in orders.create_many([{"name": f"Order {i}"} for i in range(parents)])
+        ]
+        table, link, amount = (
+            lines.ts.name,
+            lines.ts.fields["order"].column_name,
+            lines.ts.fields["amount"].column_name,
+        )
         now = dt.datetime.now(dt.UTC)
-        stamp: Any = now.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f") if self.raw.dialect == "sqlite" else now
+        stamp: Any = (
+            now.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+            if self.raw.dialect == "sqlite"
+            else now
+        )
         start = time.perf_counter()
         done = 0
         while done < self.rows:
             n = min(BATCH * 5, self.rows - done)
             batch = [
-                {"version": 1, "created_at": stamp, "updated_at": stamp, "created_by": None, "updated_by": None,
-                 link: order_ids[(done + i) % parents], amount: 100 + (done + i) % 9_900}
+                {
+                    "version": 1,
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                    "created_by": None,
+                    "updated_by": None,
+                    link: order_ids[(done + i) % parents],
+                    amount: 100 + (done + i) % 9_900,
+                }
                 for i in range(n)
             ]
             self.raw.write(insert_sql(table, batch[0]), batch)
             done += n
-        self.log(f"  loaded {self.rows:,} lines under {parents:,} orders in {time.perf_counter() - start:.1f} s")
+        self.log(
+            f"  loaded {self.rows:,} lines under {parents:,} orders in {time.perf_counter() - start:.1f} s"
+        )
         request = RecordQuery(sort=["-total"], page_size=50, with_total=False)
         raw_sql = (
             f"SELECT o.*, (SELECT coalesce(sum(l.{amount}), 0) FROM {table} l WHERE l.{link} = o.id) AS total "
@@ -550,10 +600,16 @@ class Bench:
         raw_totals = [Decimal(row[-1]) / 100 for row in expected[:50]]
         if engine_totals != raw_totals:
             raise SystemExit("rollup_children: engine and raw SQL disagree on the totals")
-        self.add(Result(
-            "rollup_children", engine, raw, "≤ 1.5× raw", engine <= 1.5 * raw,
-            f"first 50 of {parents:,} orders sorted by a sum over {self.rows:,} lines",
-        ))
+        self.add(
+            Result(
+                "rollup_children",
+                engine,
+                raw,
+                "≤ 1.5× raw",
+                engine <= 1.5 * raw,
+                f"first 50 of {parents:,} orders sorted by a sum over {self.rows:,} lines",
+            )
+        )
 
     def get_by_id(self) -> None:
         ids = self.rng.sample(range(1, self.rows + 1), min(500, self.rows))
@@ -665,24 +721,40 @@ class Bench:
         engine = time.perf_counter() - start
         if not report.committed or report.created == 0:
             raise SystemExit(f"import_csv: nothing imported ({report.problems[:3]})")
-        labels = {f.label if isinstance(f.label, str) else f.slug: f for f in self.store.ts.fields.values()}
+        labels = {
+            f.label if isinstance(f.label, str) else f.slug: f
+            for f in self.store.ts.fields.values()
+        }
         now = dt.datetime.now(dt.UTC)
         start = time.perf_counter()
         with path.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
-            deals = [{labels[k].slug: (v or None) for k, v in row.items() if k in labels} for row in reader]
+            deals = [
+                {labels[k].slug: (v or None) for k, v in row.items() if k in labels}
+                for row in reader
+            ]
         for deal in deals:
-            deal["amount"] = None if deal.get("amount") is None else f"{float(deal['amount'].replace(',', '')):.2f}"
+            deal["amount"] = (
+                None
+                if deal.get("amount") is None
+                else f"{float(deal['amount'].replace(',', '')):.2f}"
+            )
         rows = [physical_row(self.store, d, now, self.raw.dialect) for d in deals]
         self.raw.write(insert_sql(self.table, rows[0]), rows)
         raw = time.perf_counter() - start
         shutil.rmtree(path.parent, ignore_errors=True)
         rate = report.created / engine
         self.extra["import_rows_per_s"] = rate
-        self.add(Result(
-            "import_csv", engine, raw, "≥ 20,000 rows/s", rate >= 20_000,
-            f"{report.created:,} rows: {rate:,.0f} rows/s (raw {len(rows) / raw:,.0f}), atomic",
-        ))
+        self.add(
+            Result(
+                "import_csv",
+                engine,
+                raw,
+                "≥ 20,000 rows/s",
+                rate >= 20_000,
+                f"{report.created:,} rows: {rate:,.0f} rows/s (raw {len(rows) / raw:,.0f}), atomic",
+            )
+        )
 
     def add_field(self) -> None:
         """Adding a text field must not rewrite the table: compare with the same change on an empty app."""
@@ -802,7 +874,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--keep", action="store_true", help="keep the temporary directory (and its database)"
     )
     parser.add_argument(
-        "--only", action="append", metavar="OPERATION",
+        "--only",
+        action="append",
+        metavar="OPERATION",
         help="time only this operation (repeatable), e.g. --only grid_page",
     )
     args = parser.parse_args(argv)
@@ -837,7 +911,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             bench = Bench(rb, raw, args.rows, log)
             if args.only and set(args.only) <= STANDALONE:
-                bench.extra["load_rows_per_s"] = 0.0  # nothing of the deals table is timed: not loaded
+                bench.extra["load_rows_per_s"] = (
+                    0.0  # nothing of the deals table is timed: not loaded
+                )
             else:
                 bench.load()
             log("timing")

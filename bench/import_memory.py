@@ -85,10 +85,18 @@ class PeakRss:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=1_000_000, help="data rows in the CSV (default 1,000,000)")
+    parser.add_argument(
+        "--rows", type=int, default=1_000_000, help="data rows in the CSV (default 1,000,000)"
+    )
     parser.add_argument("--mode", choices=["atomic", "skip-invalid"], default="atomic")
-    parser.add_argument("--database-url", default=None, help="a throwaway database instead of a temporary SQLite file")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (CSV and database)")
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="a throwaway database instead of a temporary SQLite file",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the temporary directory (CSV and database)"
+    )
     args = parser.parse_args(argv)
     if args.rows < 1:
         parser.error("--rows must be at least 1")
@@ -108,18 +116,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_csv(source, args.rows)
         csv_mb = source.stat().st_size / MB
         url = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
-        settings = Settings.from_env(environ={}, instance_path=tmp / "instance", database_url=url, secret_key="bench")
+        settings = Settings.from_env(
+            environ={}, instance_path=tmp / "instance", database_url=url, secret_key="bench"
+        )
         rb = Recordbase(settings)
         try:
             rb.init_db()
             if any(app["slug"] == DEFINITION["slug"] for app in rb.list_apps()):
-                raise SystemExit("the database already has a bench app; give --database-url an empty database")
+                raise SystemExit(
+                    "the database already has a bench app; give --database-url an empty database"
+                )
             actor = Actor.system("bench-import")
             rb.install(DEFINITION, actor)
             store = rb.records(actor, DEFINITION["slug"], "deals")
             # Warm up (compiled statements, field types, the first connection) on a few rows,
             # so the growth below is what the import itself holds.
-            store.import_rows(iter([dict(zip(COLUMNS, ["warm-up", "", "", "", "1", "lead", "", ""], strict=True))]))
+            store.import_rows(
+                iter(
+                    [dict(zip(COLUMNS, ["warm-up", "", "", "", "1", "lead", "", ""], strict=True))]
+                )
+            )
             last = [0, time.perf_counter()]
 
             with PeakRss() as rss:
@@ -136,7 +152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 report = store.import_rows(source, mode=args.mode, on_progress=progress)
                 seconds = time.perf_counter() - start
             if not report.committed or report.created != args.rows:
-                raise SystemExit(f"import failed: created {report.created}, problems {[str(p) for p in report.problems[:3]]}")
+                raise SystemExit(
+                    f"import failed: created {report.created}, problems {[str(p) for p in report.problems[:3]]}"
+                )
         finally:
             rb.dispose()
         rate = args.rows / seconds

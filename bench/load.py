@@ -32,7 +32,6 @@ import json
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,21 +45,27 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from processes import free_port, stop_process
+
 HOST = "127.0.0.1"  # loopback only: this script never talks to another machine
 TABLE = "/api/v1/apps/load/tables/items/records"
 APP = {
     "slug": "load",
     "label": "Load test",
-    "tables": [{
-        "slug": "items",
-        "label": "Items",
-        "fields": [
-            {"slug": "name", "label": "Name", "type": "text"},
-            {"slug": "count", "label": "Count", "type": "number"},
-            {"slug": "notes", "label": "Notes", "type": "long_text"},
-        ],
-        "permissions": {"writer": {"create": True, "read": True, "update": True, "rows": "all"}},
-    }],
+    "tables": [
+        {
+            "slug": "items",
+            "label": "Items",
+            "fields": [
+                {"slug": "name", "label": "Name", "type": "text"},
+                {"slug": "count", "label": "Count", "type": "number"},
+                {"slug": "notes", "label": "Notes", "type": "long_text"},
+            ],
+            "permissions": {
+                "writer": {"create": True, "read": True, "update": True, "rows": "all"}
+            },
+        }
+    ],
     "roles": [{"slug": "writer", "label": "Writer", "clearance": ["public", "internal"]}],
 }
 
@@ -90,9 +95,15 @@ class Client:
         self.port, self.token, self.tally = port, token, tally
         self.conn: http.client.HTTPConnection | None = None
 
-    def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    def call(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, Any]]:
         data = None if body is None else json.dumps(body).encode()
-        sent = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json", **(headers or {})}
+        sent = {
+            "Authorization": f"Bearer {self.token}",
+            "Content-Type": "application/json",
+            **(headers or {}),
+        }
         start = time.perf_counter()
         try:
             if self.conn is None:
@@ -128,12 +139,6 @@ def number(value: Any) -> int:
 # --- setting up the server ------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
 def prepare(env: dict[str, str], clients: int) -> list[str]:
     """Install the app, add a writer and one token per client (in this process, through the engine)."""
     from recordbase import Actor, Recordbase
@@ -148,17 +153,38 @@ def prepare(env: dict[str, str], clients: int) -> list[str]:
         rb.install(APP, system)
         rb.create_user(system, "writer@example.org", "load-test-password", display_name="Writer")
         rb.set_roles(system, "writer@example.org", "load", ["writer"])
-        return [rb.create_token(system, "writer@example.org", name=f"client {i}")[1] for i in range(clients)]
+        return [
+            rb.create_token(system, "writer@example.org", name=f"client {i}")[1]
+            for i in range(clients)
+        ]
     finally:
         rb.dispose()
 
 
-def start_server(env: dict[str, str], port: int, workers: int, threads: int) -> subprocess.Popen[bytes]:
+def start_server(
+    env: dict[str, str], port: int, workers: int, threads: int
+) -> subprocess.Popen[bytes]:
     log = open(Path(env["RECORDBASE_INSTANCE_PATH"]) / "server.log", "wb")  # noqa: SIM115
     server = subprocess.Popen(
-        [sys.executable, "-m", "recordbase.cli", "serve", "--host", HOST, "--port", str(port),
-         "--workers", str(workers), "--threads", str(threads), "--no-webhooks"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "recordbase.cli",
+            "serve",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--no-webhooks",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -172,28 +198,21 @@ def start_server(env: dict[str, str], port: int, workers: int, threads: int) -> 
         except OSError:
             pass
         time.sleep(0.2)
-    stop_server(server)
+    stop_process(server)
     sys.exit("error: the server did not answer /healthz within 60 s")
-
-
-def stop_server(server: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the server (gunicorn stops its workers), SIGKILL to its process group if it lingers."""
-    if server.poll() is None:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
 
 
 # --- the phases -------------------------------------------------------------------------------
 
 
-def mixed_phase(port: int, tokens: list[str], duration: float, max_requests: int) -> tuple[Tally, float, int, int]:
+def mixed_phase(
+    port: int, tokens: list[str], duration: float, max_requests: int
+) -> tuple[Tally, float, int, int]:
     """Create, update, read for ``duration`` s; returns the tally, elapsed time, records checked, lost updates."""
     tallies = [Tally() for _ in tokens]
-    known: list[dict[int, tuple[int, int]]] = [{} for _ in tokens]  # id -> (count, version) as last acknowledged
+    known: list[dict[int, tuple[int, int]]] = [
+        {} for _ in tokens
+    ]  # id -> (count, version) as last acknowledged
     per_client = max(1, max_requests // len(tokens))
     deadline = time.monotonic() + duration
 
@@ -201,7 +220,17 @@ def mixed_phase(port: int, tokens: list[str], duration: float, max_requests: int
         client, mine, rng = Client(port, tokens[i], tallies[i]), known[i], random.Random(i)
         calls = 0
         while time.monotonic() < deadline and calls < per_client:
-            status, body = client.call("POST", TABLE, {"fields": {"name": f"client {i} #{calls}", "count": 0, "notes": "负载测试 load test"}})
+            status, body = client.call(
+                "POST",
+                TABLE,
+                {
+                    "fields": {
+                        "name": f"client {i} #{calls}",
+                        "count": 0,
+                        "notes": "负载测试 load test",
+                    }
+                },
+            )
             calls += 1
             if status == 201:
                 mine[body["id"]] = (0, body["version"])
@@ -209,7 +238,12 @@ def mixed_phase(port: int, tokens: list[str], duration: float, max_requests: int
                 continue
             rid = rng.choice(list(mine))
             count, version = mine[rid]
-            status, body = client.call("PATCH", f"{TABLE}/{rid}", {"fields": {"count": count + 1}}, {"If-Match": f'"{version}"'})
+            status, body = client.call(
+                "PATCH",
+                f"{TABLE}/{rid}",
+                {"fields": {"count": count + 1}},
+                {"If-Match": f'"{version}"'},
+            )
             calls += 1
             if status == 200:
                 mine[rid] = (count + 1, body["version"])
@@ -225,7 +259,11 @@ def mixed_phase(port: int, tokens: list[str], duration: float, max_requests: int
         for rid, (count, version) in mine.items():
             status, body = checker.call("GET", f"{TABLE}/{rid}")
             checked += 1
-            if status != 200 or number(body["fields"]["count"]) != count or body["version"] != version:
+            if (
+                status != 200
+                or number(body["fields"]["count"]) != count
+                or body["version"] != version
+            ):
                 lost += 1
     total = Tally()
     for tally in tallies:
@@ -233,7 +271,9 @@ def mixed_phase(port: int, tokens: list[str], duration: float, max_requests: int
     return total, elapsed, checked, lost
 
 
-def counter_phase(port: int, tokens: list[str], increments: int, timeout: float, max_requests: int) -> tuple[Tally, float, int, int, int]:
+def counter_phase(
+    port: int, tokens: list[str], increments: int, timeout: float, max_requests: int
+) -> tuple[Tally, float, int, int, int]:
     """Each client adds 1 to one counter ``increments`` times (conditional PATCH, retry on 412).
 
     Returns the tally, elapsed time, increments acknowledged, retries (412s) and the final counter.
@@ -260,7 +300,9 @@ def counter_phase(port: int, tokens: list[str], increments: int, timeout: float,
                 calls += 1
                 continue
             value, version = number(current["fields"]["count"]), current["version"]
-            status, answer = client.call("PATCH", counter, {"fields": {"count": value + 1}}, {"If-Match": f'"{version}"'})
+            status, answer = client.call(
+                "PATCH", counter, {"fields": {"count": value + 1}}, {"If-Match": f'"{version}"'}
+            )
             calls += 1
             if status == 200:
                 done[i] += 1
@@ -273,21 +315,28 @@ def counter_phase(port: int, tokens: list[str], increments: int, timeout: float,
                 # Jittered exponential backoff in units of the last answer's time, so 50 clients
                 # racing for one row spread out instead of all retrying at once (each retry costs
                 # the server a request).
-                time.sleep(rng.uniform(0, min(2.0, client.tally.latencies[-1] * 2 ** min(misses, 6))))
+                time.sleep(
+                    rng.uniform(0, min(2.0, client.tally.latencies[-1] * 2 ** min(misses, 6)))
+                )
 
     started = time.monotonic()
     finished = threading.Event()
 
     def progress() -> None:
         while not finished.wait(15):
-            print(f"  counter: {sum(done):,} of {len(tokens) * increments:,} increments, {sum(retries):,} retries, "
-                  f"{time.monotonic() - started:.0f} s", file=sys.stderr)
+            print(
+                f"  counter: {sum(done):,} of {len(tokens) * increments:,} increments, {sum(retries):,} retries, "
+                f"{time.monotonic() - started:.0f} s",
+                file=sys.stderr,
+            )
 
     threading.Thread(target=progress, daemon=True).start()
     run_threads(work, len(tokens))
     finished.set()
     elapsed = time.monotonic() - started
-    status, body = Client(port, tokens[0], Tally()).call("GET", counter)  # a fresh connection: the first one idled out
+    status, body = Client(port, tokens[0], Tally()).call(
+        "GET", counter
+    )  # a fresh connection: the first one idled out
     final = number(body["fields"]["count"]) if status == 200 else -1
     total = Tally()
     for tally in tallies:
@@ -329,13 +378,18 @@ def summary(name: str, tally: Tally, elapsed: float, **extra: Any) -> dict[str, 
 def print_table(rows: list[dict[str, Any]], title: str, file: Any = None) -> None:
     out = file or sys.stdout
     print(f"\n{title}\n", file=out)
-    print("| phase | requests | req/s | p50 | p95 | p99 | 5xx | locked | other errors | answers | result |", file=out)
+    print(
+        "| phase | requests | req/s | p50 | p95 | p99 | 5xx | locked | other errors | answers | result |",
+        file=out,
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|", file=out)
     for r in rows:
         answers = ", ".join(f"{s}: {n}" for s, n in r["statuses"].items())
-        print(f"| {r['phase']} | {r['requests']:,} | {r['requests_per_s']:,} | {r['p50_ms']} ms | {r['p95_ms']} ms "
-              f"| {r['p99_ms']} ms | {r['server_errors']} | {r['locked']} | {r['connection_errors']} | {answers} | {r['result']} |",
-              file=out)
+        print(
+            f"| {r['phase']} | {r['requests']:,} | {r['requests_per_s']:,} | {r['p50_ms']} ms | {r['p95_ms']} ms "
+            f"| {r['p99_ms']} ms | {r['server_errors']} | {r['locked']} | {r['connection_errors']} | {answers} | {r['result']} |",
+            file=out,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -343,12 +397,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of the mixed phase")
     parser.add_argument("--increments", type=int, default=200, help="counter increments per client")
-    parser.add_argument("--counter-timeout", type=float, default=600.0, help="seconds the counter phase may take at most")
-    parser.add_argument("--max-requests", type=int, default=2_000_000, help="requests per phase at most")
+    parser.add_argument(
+        "--counter-timeout",
+        type=float,
+        default=600.0,
+        help="seconds the counter phase may take at most",
+    )
+    parser.add_argument(
+        "--max-requests", type=int, default=2_000_000, help="requests per phase at most"
+    )
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=4, help="threads per worker")
-    parser.add_argument("--database-url", default=None, help="a throwaway database (default: a temporary SQLite file)")
-    parser.add_argument("--postgres", action="store_true", help="start a throwaway PostgreSQL (pgserver) for the run")
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="a throwaway database (default: a temporary SQLite file)",
+    )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="start a throwaway PostgreSQL (pgserver) for the run",
+    )
     parser.add_argument("--out", default=None, help="also write the results as JSON")
     args = parser.parse_args(argv)
     # Stopped from outside: unwind through the finally blocks, which stop the server.
@@ -363,13 +432,15 @@ def main(argv: list[str] | None = None) -> int:
             cleanup.callback(pg.cleanup)
             url = pg.get_uri()
         env = {k: v for k, v in os.environ.items() if not k.startswith("RECORDBASE_")}
-        env.update({
-            "RECORDBASE_INSTANCE_PATH": str(Path(scratch) / "instance"),
-            "RECORDBASE_SECRET_KEY": "load-test",
-            # Every client shares 127.0.0.1: lift the per-address and per-token API limits for the run.
-            "RECORDBASE_RATE_LIMIT": "10000000/minute",
-            "RECORDBASE_RATE_LIMIT_IP": "10000000/minute",
-        })
+        env.update(
+            {
+                "RECORDBASE_INSTANCE_PATH": str(Path(scratch) / "instance"),
+                "RECORDBASE_SECRET_KEY": "load-test",
+                # Every client shares 127.0.0.1: lift the per-address and per-token API limits for the run.
+                "RECORDBASE_RATE_LIMIT": "10000000/minute",
+                "RECORDBASE_RATE_LIMIT_IP": "10000000/minute",
+            }
+        )
         if url:
             env["RECORDBASE_DATABASE_URL"] = url
         Path(env["RECORDBASE_INSTANCE_PATH"]).mkdir()
@@ -377,21 +448,44 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         server = start_server(env, port, args.workers, args.threads)
         database = "PostgreSQL" if url and "postgres" in url else "SQLite"
-        print(f"{database}, {args.workers} workers × {args.threads} threads, {args.clients} clients, "
-              f"http://{HOST}:{port}", file=sys.stderr)
+        print(
+            f"{database}, {args.workers} workers × {args.threads} threads, {args.clients} clients, "
+            f"http://{HOST}:{port}",
+            file=sys.stderr,
+        )
         try:
-            tally, elapsed, checked, lost = mixed_phase(port, tokens, args.duration, args.max_requests)
-            mixed = summary("mixed: create, update (If-Match), read", tally, elapsed, records_checked=checked, lost_updates=lost)
-            mixed_ok = not (mixed["server_errors"] or mixed["locked"] or mixed["connection_errors"] or lost)
+            tally, elapsed, checked, lost = mixed_phase(
+                port, tokens, args.duration, args.max_requests
+            )
+            mixed = summary(
+                "mixed: create, update (If-Match), read",
+                tally,
+                elapsed,
+                records_checked=checked,
+                lost_updates=lost,
+            )
+            mixed_ok = not (
+                mixed["server_errors"] or mixed["locked"] or mixed["connection_errors"] or lost
+            )
             mixed["result"] = "ok" if mixed_ok else f"FAILED ({lost} lost updates)"
-            print_table([mixed], "mixed phase", file=sys.stderr)  # now, in case the counter phase is cut short
+            print_table(
+                [mixed], "mixed phase", file=sys.stderr
+            )  # now, in case the counter phase is cut short
             tally, elapsed, acknowledged, retries, final = counter_phase(
-                port, tokens, args.increments, args.counter_timeout, args.max_requests)
+                port, tokens, args.increments, args.counter_timeout, args.max_requests
+            )
             expected = args.clients * args.increments
-            counter = summary(f"counter: {args.clients} × {args.increments} conditional increments", tally, elapsed,
-                              acknowledged=acknowledged, retries_412=retries, final=final, expected=expected)
+            counter = summary(
+                f"counter: {args.clients} × {args.increments} conditional increments",
+                tally,
+                elapsed,
+                acknowledged=acknowledged,
+                retries_412=retries,
+                final=final,
+                expected=expected,
+            )
         finally:
-            stop_server(server)
+            stop_process(server)
         from recordbase import Recordbase
         from recordbase.config import Settings
 
@@ -401,18 +495,36 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             rb.dispose()
 
-    counter_ok = final == expected == acknowledged and not (counter["server_errors"] or counter["locked"] or counter["connection_errors"])
+    counter_ok = final == expected == acknowledged and not (
+        counter["server_errors"] or counter["locked"] or counter["connection_errors"]
+    )
     counter["result"] = f"counter {final:,} of {expected:,}" + ("" if counter_ok else " FAILED")
     rows = [mixed, counter]
-    print_table(rows, f"{database}, {args.workers} workers × {args.threads} threads, {args.clients} clients, "
-                      f"{args.duration:g} s mixed phase")
-    print(f"\nmixed phase: {checked:,} records read back, {lost} lost updates; counter phase: "
-          f"{retries:,} retries on 412; audit chain: {audit_entries:,} entries, "
-          f"{'intact' if broken is None else f'BROKEN ({broken})'}")
+    print_table(
+        rows,
+        f"{database}, {args.workers} workers × {args.threads} threads, {args.clients} clients, "
+        f"{args.duration:g} s mixed phase",
+    )
+    print(
+        f"\nmixed phase: {checked:,} records read back, {lost} lost updates; counter phase: "
+        f"{retries:,} retries on 412; audit chain: {audit_entries:,} entries, "
+        f"{'intact' if broken is None else f'BROKEN ({broken})'}"
+    )
     if args.out:
-        Path(args.out).write_text(json.dumps({"database": database, "workers": args.workers, "threads": args.threads,
-                                              "clients": args.clients, "phases": rows,
-                                              "audit_intact": broken is None}, indent=2) + "\n")
+        Path(args.out).write_text(
+            json.dumps(
+                {
+                    "database": database,
+                    "workers": args.workers,
+                    "threads": args.threads,
+                    "clients": args.clients,
+                    "phases": rows,
+                    "audit_intact": broken is None,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     return 0 if mixed_ok and counter_ok and broken is None else 1
 
 

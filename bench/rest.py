@@ -106,6 +106,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from processes import free_port, stop_process
+
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"  # loopback only: this script never talks to another machine
 APP_SLUG = "restbench"
@@ -657,24 +659,6 @@ def wait_for_200(port: int, path: str, process: subprocess.Popen[bytes], deadlin
             conn.close()
         time.sleep(0.01)
     raise BenchError(f"no 200 from {path} within the time allowed")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def stop_process(process: subprocess.Popen[bytes] | None) -> None:
-    """SIGTERM (gunicorn lets its workers finish), SIGKILL to the process group if it lingers."""
-    if process is None or process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def children(pid: int) -> list[int]:
