@@ -160,7 +160,8 @@ def allocate_ids(conn: sa.Connection, table: sa.Table, count: int, *, top: int |
         return []
     if is_sqlite(conn):
         seq = None
-        if _has_sequences(conn):
+        # Only AUTOINCREMENT tables keep a high-water mark; others reuse max(id) + 1, as SQLite would.
+        if table.dialect_options["sqlite"].get("autoincrement") and _has_sequences(conn):
             seq = conn.exec_driver_sql("SELECT seq FROM sqlite_sequence WHERE name = ?", (table.name,)).scalar()
         if top is None:
             top = conn.exec_driver_sql(f"SELECT max(id) FROM {table.name}").scalar()
