@@ -19,20 +19,23 @@ supervisors. The survey is a public form with consent.
 from __future__ import annotations
 
 import datetime as dt
-import time
-from pathlib import Path
 from typing import Any
 
 import pytest
+from gallery_helpers import (
+    World,
+    load_template,
+    make_world,
+    notes_from,
+    template_path,
+    texts_in,
+)
 from recordbase import RecordQuery, automations, public_forms
-from recordbase.actor import Actor
-from recordbase.collab import list_notifications
 from recordbase.core import Recordbase
-from recordbase.definition import check_definition, load_definition_file
+from recordbase.definition import check_definition
 from recordbase.errors import NotFound, PermissionDenied, ValidationError
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "schemas" / "gallery" / "after_sales.json"
-SYSTEM = Actor.system("tests")
+TEMPLATE = template_path("after_sales")
 TABLES = [
     "customers",
     "products",
@@ -53,48 +56,9 @@ PEOPLE = {
 }
 
 
-class World:
-    def __init__(self, rb: Recordbase, ids: dict[str, int], counts: dict[str, int]) -> None:
-        self.rb, self.ids, self.counts = rb, ids, counts
-
-    def actor(self, person: str) -> Actor:
-        found = self.rb.actor_for(self.ids[person])
-        assert found is not None
-        return found
-
-    def store(self, table: str, person: str | None = None):  # type: ignore[no-untyped-def]
-        return self.rb.records(
-            SYSTEM if person is None else self.actor(person), "after_sales", table
-        )
-
-    def ids_of(self, table: str, person: str | None = None, where: Any = None) -> list[int]:
-        page = self.store(table, person).query(
-            RecordQuery(filter=where, sort=["id"], page_size=500)
-        )
-        return [r.id for r in page.records]
-
-
-def load_template() -> dict[str, Any]:
-    data, problems = load_definition_file(TEMPLATE)
-    assert problems == []
-    return data
-
-
 @pytest.fixture
 def world(rb: Recordbase) -> World:
-    ids = {
-        name: rb.create_user(SYSTEM, f"{name}@example.com", None, display_name=name.title())
-        for name in PEOPLE
-    }
-    started = time.perf_counter()
-    rb.install(load_template(), SYSTEM)
-    counts = rb.fill_sample_data(SYSTEM, "after_sales")
-    print(
-        f"after_sales: install + sample data in {time.perf_counter() - started:.2f} s on {rb.dialect}"
-    )
-    for name, roles in PEOPLE.items():
-        rb.set_roles(SYSTEM, f"{name}@example.com", "after_sales", roles)
-    return World(rb, ids, counts)
+    return make_world(rb, "after_sales", PEOPLE)
 
 
 @pytest.fixture
@@ -118,60 +82,20 @@ def ticket(world: World) -> Any:
     )
 
 
-def notes_from(world: World, person: str, automation: str) -> list[Any]:
-    return [
-        n
-        for n in list_notifications(world.rb, world.actor(person))
-        if n.actor.endswith("/" + automation)
-    ]
-
-
-def labels_in(node: Any, where: str = "") -> list[tuple[str, Any]]:
-    found = []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in ("permissions", "filter", "condition", "rows"):
-                continue  # rules, not texts
-            if key in (
-                "label",
-                "description",
-                "message",
-                "text",
-                "submit_label",
-                "thanks",
-                "reason",
-            ):
-                found.append((f"{where}/{key}", value))
-            if key == "help":
-                per_field = isinstance(value, dict) and not {"en", "zh-CN"} & set(value)
-                found += (
-                    [(f"{where}/help/{k}", v) for k, v in value.items()]
-                    if per_field
-                    else [(f"{where}/help", value)]
-                )
-            if key == "consent_labels":
-                found += [(f"{where}/consent_labels/{k}", v) for k, v in value.items()]
-            found += labels_in(value, f"{where}/{key}")
-    elif isinstance(node, list):
-        for i, item in enumerate(node):
-            found += labels_in(item, f"{where}/{i}")
-    return found
-
-
 # --- the definition -------------------------------------------------------------------------------
 
 
 def test_the_template_checks_without_a_problem_or_a_warning(rb: Recordbase) -> None:
-    data = load_template()
+    data = load_template("after_sales")
     assert check_definition(data) == []
     assert rb.check(data) == []
 
 
 def test_every_text_is_bilingual_and_the_app_has_what_the_issue_asks() -> None:
-    data = load_template()
+    data = load_template("after_sales")
     assert [
         where
-        for where, text in labels_in(data)
+        for where, text in texts_in(data)
         if not (isinstance(text, dict) and set(text) == {"en", "zh-CN"})
     ] == []
     assert data["slug"] == "after_sales" and TEMPLATE.stem == "after_sales"
@@ -226,7 +150,7 @@ def test_install_with_sample_data_fills_every_table(world: World) -> None:
 
 
 def test_every_dashboard_chart_adds_up(world: World) -> None:
-    [dashboard] = [v for v in load_template()["views"] if v["type"] == "dashboard"]
+    [dashboard] = [v for v in load_template("after_sales")["views"] if v["type"] == "dashboard"]
     for chart in dashboard["charts"]:
         groups = world.store(chart.get("table", dashboard["table"]), "sue").aggregate(
             group_by=chart.get("group_by"), metrics=[chart["metric"]], filter=chart.get("filter")

@@ -21,21 +21,24 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
+from gallery_helpers import (
+    World,
+    load_template,
+    make_world,
+    notes_from,
+    template_path,
+    texts_in,
+)
 from recordbase import RecordQuery, automations, public_forms
-from recordbase.actor import Actor
-from recordbase.collab import list_notifications
 from recordbase.core import Recordbase
-from recordbase.definition import check_definition, load_definition_file
+from recordbase.definition import check_definition
 from recordbase.errors import NotFound, PermissionDenied, QueryError, ValidationError
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "schemas" / "gallery" / "crm.json"
-SYSTEM = Actor.system("tests")
+TEMPLATE = template_path("crm")
 TABLES = ["companies", "contacts", "deals", "leads", "activities"]
 PHONE = "+8613812345678"
 
@@ -51,102 +54,28 @@ PEOPLE: dict[str, tuple[list[str], dict[str, str]]] = {
 }
 
 
-class World:
-    """The installed CRM with its people; ``store(table, person)`` reads as that person (system: None)."""
-
-    def __init__(
-        self, rb: Recordbase, ids: dict[str, int], seconds: float, counts: dict[str, int]
-    ) -> None:
-        self.rb, self.ids, self.seconds, self.counts = rb, ids, seconds, counts
-
-    def actor(self, person: str) -> Actor:
-        found = self.rb.actor_for(self.ids[person])
-        assert found is not None
-        return found
-
-    def store(self, table: str, person: str | None = None):  # type: ignore[no-untyped-def]
-        return self.rb.records(SYSTEM if person is None else self.actor(person), "crm", table)
-
-    def ids_of(self, table: str, person: str | None = None, where: Any = None) -> list[int]:
-        page = self.store(table, person).query(
-            RecordQuery(filter=where, sort=["id"], page_size=500)
-        )
-        return [r.id for r in page.records]
-
-    def by_id(self, table: str, person: str | None = None) -> dict[int, Any]:
-        page = self.store(table, person).query(RecordQuery(sort=["id"], page_size=500))
-        return {r.id: r for r in page.records}
-
-
-def load_template() -> dict[str, Any]:
-    data, problems = load_definition_file(TEMPLATE)
-    assert problems == []
-    return data
-
-
 @pytest.fixture
 def world(rb: Recordbase) -> World:
-    ids = {
-        name: rb.create_user(
-            SYSTEM, f"{name}@example.com", None, display_name=name.title(), attributes=attrs
-        )
-        for name, (_, attrs) in PEOPLE.items()
-    }
-    data = load_template()
-    started = time.perf_counter()
-    rb.install(data, SYSTEM)
-    counts = rb.fill_sample_data(SYSTEM, "crm")
-    seconds = time.perf_counter() - started
-    print(f"crm: install + sample data in {seconds:.2f} s on {rb.dialect}")
-    for name, (roles, _) in PEOPLE.items():
-        rb.set_roles(SYSTEM, f"{name}@example.com", "crm", roles)
-    return World(rb, ids, seconds, counts)
-
-
-def labels_in(node: Any, where: str = "") -> list[tuple[str, Any]]:
-    """Every user-visible text of a definition: labels, descriptions, help, messages, consent texts."""
-    found = []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in ("permissions", "filter", "condition", "rows"):
-                continue  # rules, not texts
-            if key in (
-                "label",
-                "description",
-                "help",
-                "message",
-                "text",
-                "submit_label",
-                "thanks",
-                "reason",
-            ):
-                if key == "help" and isinstance(value, dict) and not {"en", "zh-CN"} & set(value):
-                    found += [
-                        (f"{where}/help/{k}", v) for k, v in value.items()
-                    ]  # a form's help per field
-                else:
-                    found.append((f"{where}/{key}", value))
-            if key == "consent_labels":
-                found += [(f"{where}/consent_labels/{k}", v) for k, v in value.items()]
-            found += labels_in(value, f"{where}/{key}")
-    elif isinstance(node, list):
-        for i, item in enumerate(node):
-            found += labels_in(item, f"{where}/{i}")
-    return found
+    return make_world(
+        rb,
+        "crm",
+        {name: roles for name, (roles, _) in PEOPLE.items()},
+        {name: attrs for name, (_, attrs) in PEOPLE.items()},
+    )
 
 
 # --- the definition ---------------------------------------------------------------------------
 
 
 def test_the_template_checks_without_a_problem_or_a_warning(rb: Recordbase) -> None:
-    data = load_template()
+    data = load_template("crm")
     assert check_definition(data) == []
     assert rb.check(data) == []  # field types' own checks too, as `recordbase check crm` runs them
 
 
 def test_every_text_has_english_and_chinese_and_every_part_a_stable_id() -> None:
-    data = load_template()
-    texts = labels_in(data)
+    data = load_template("crm")
+    texts = texts_in(data)
     assert len(texts) > 150
     assert [
         where
@@ -162,7 +91,7 @@ def test_every_text_has_english_and_chinese_and_every_part_a_stable_id() -> None
 
 
 def test_the_template_keeps_what_was_there_and_adds_leads_and_a_dashboard() -> None:
-    data = load_template()
+    data = load_template("crm")
     assert [t["slug"] for t in data["tables"]] == TABLES
     assert [r["slug"] for r in data["roles"]] == [
         "sales_manager",
@@ -181,7 +110,7 @@ def test_the_template_keeps_what_was_there_and_adds_leads_and_a_dashboard() -> N
 
 
 def test_personal_data_has_a_purpose_consent_retention_and_an_erasure_rule() -> None:
-    data = load_template()
+    data = load_template("crm")
     for table in data["tables"]:
         personal = [
             f
@@ -223,7 +152,7 @@ def test_install_with_sample_data_fills_every_table_and_computes(world: World) -
 
 
 def test_every_dashboard_chart_adds_up(world: World) -> None:
-    dashboards = [v for v in load_template()["views"] if v["type"] == "dashboard"]
+    dashboards = [v for v in load_template("crm")["views"] if v["type"] == "dashboard"]
     assert dashboards
     for view in dashboards:
         for chart in view["charts"]:
@@ -380,14 +309,6 @@ def test_the_auditor_reads_every_record_masked_and_changes_nothing(world: World)
 
 
 # --- automations ------------------------------------------------------------------------------
-
-
-def notes_from(world: World, person: str, automation: str) -> list[Any]:
-    return [
-        n
-        for n in list_notifications(world.rb, world.actor(person))
-        if n.actor.endswith("/" + automation)
-    ]
 
 
 def test_a_won_deal_plans_a_kick_off_call_for_its_owner(world: World) -> None:

@@ -12,68 +12,38 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from gallery_helpers import (
+    SYSTEM,
+    TODAY,
+    GalleryApp,
+    install_with_sample_data,
+    labels_in,
+    load_template,
+)
 from recordbase import automations
 from recordbase.actor import Actor
 from recordbase.collab import list_notifications
 from recordbase.core import Recordbase
-from recordbase.definition import check_definition, load_definition_file
+from recordbase.definition import check_definition
 from recordbase.errors import NotFound, PermissionDenied, RecordbaseError, ValidationError
 from recordbase.retention import run_retention
 
-TEMPLATE = Path(__file__).resolve().parents[1] / "schemas" / "gallery" / "hr.json"
-SYSTEM = Actor.system("tests")
-TODAY = dt.datetime.now(dt.UTC).date()
 SENSITIVE = ("id_number", "bank_account", "health_notes")
 ID_NUMBER = "110101199003071234"
 BANK_ACCOUNT = "6222021234567890123"
 HEALTH = "Back injury: needs a standing desk"
 
 
-def template() -> dict[str, Any]:
-    data, problems = load_definition_file(TEMPLATE)
-    assert problems == []
-    return data
-
-
 def test_the_template_has_no_problem_and_no_warning() -> None:
-    assert check_definition(template()) == []
-
-
-LABEL_KEYS = ("label", "description", "message", "text", "submit_label", "thanks", "reason")
-
-
-def labels_in(node: Any, where: str = "") -> list[tuple[str, Any]]:
-    """Every user-facing text of a definition, with its JSON pointer."""
-    found: list[tuple[str, Any]] = []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            here = f"{where}/{key}"
-            if key in ("permissions", "values", "filter", "condition", "trigger"):
-                continue  # rules and record values, not texts
-            if key in LABEL_KEYS or (
-                key == "help" and "slug" in node and "type" in node and "table" not in node
-            ):
-                found.append((here, value))
-            elif key in ("help", "consent_labels"):
-                found += [(f"{here}/{k}", v) for k, v in value.items()]
-            elif key == "use_cases":
-                found += [(f"{here}/{i}", v) for i, v in enumerate(value)]
-            else:
-                found += labels_in(value, here)
-    elif isinstance(node, list):
-        for i, item in enumerate(node):
-            found += labels_in(item, f"{where}/{i}")
-    return found
+    assert check_definition(load_template("hr")) == []
 
 
 def test_every_text_is_in_english_and_chinese() -> None:
-    texts = labels_in(template())
+    texts = labels_in(load_template("hr"))
     assert len(texts) > 100
     assert [
         w
@@ -85,7 +55,7 @@ def test_every_text_is_in_english_and_chinese() -> None:
 def test_sensitive_fields_have_a_purpose_encryption_consent_and_retention_and_only_hr_roles_reveal() -> (
     None
 ):
-    data = template()
+    data = load_template("hr")
     employees = next(t for t in data["tables"] if t["slug"] == "employees")
     fields = {f["slug"]: f for f in employees["fields"]}
     for slug in SENSITIVE:
@@ -116,33 +86,24 @@ def test_sensitive_fields_have_a_purpose_encryption_consent_and_retention_and_on
 
 @pytest.fixture
 def hr(rb: Recordbase) -> Recordbase:
-    start = time.perf_counter()
-    rb.install(template(), SYSTEM)
-    counts = rb.fill_sample_data(SYSTEM, "hr")
-    print(f"\nhr: install + sample data in {time.perf_counter() - start:.2f} s on {rb.dialect}")
+    counts, _ = install_with_sample_data(rb, "hr")
     assert counts == {"departments": 25, "employees": 25, "leave_requests": 25}
     return rb
 
 
-def person(rb: Recordbase, email: str, role: str) -> Actor:
-    uid = rb.create_user(SYSTEM, email, "password-123456", display_name=email.split("@")[0])
-    rb.set_roles(SYSTEM, email, "hr", [role])
-    actor = rb.actor_for(uid)
-    assert actor is not None
-    return actor
-
-
-class Company:
+class Company(GalleryApp):
     """HR, payroll, managers Mei and Tao, and employees Ann (Mei's team) and Bo (Tao's team)."""
 
+    app = "hr"
+
     def __init__(self, rb: Recordbase) -> None:
-        self.rb = rb
-        self.hr = person(rb, "hr@example.org", "hr")
-        self.payroll = person(rb, "payroll@example.org", "payroll")
-        self.mei = person(rb, "mei@example.org", "manager")
-        self.tao = person(rb, "tao@example.org", "manager")
-        self.ann = person(rb, "ann@example.org", "employee")
-        self.bo = person(rb, "bo@example.org", "employee")
+        super().__init__(rb)
+        self.hr = self.person("hr@example.org", "hr")
+        self.payroll = self.person("payroll@example.org", "payroll")
+        self.mei = self.person("mei@example.org", "manager")
+        self.tao = self.person("tao@example.org", "manager")
+        self.ann = self.person("ann@example.org", "employee")
+        self.bo = self.person("bo@example.org", "employee")
         department = rb.records(SYSTEM, "hr", "departments").create(
             {"name": "Customer service", "code": "CS"}
         )
@@ -178,10 +139,10 @@ class Company:
         )
 
     def employees(self, actor: Actor) -> Any:
-        return self.rb.records(actor, "hr", "employees")
+        return self.store(actor, "employees")
 
     def leave(self, actor: Actor) -> Any:
-        return self.rb.records(actor, "hr", "leave_requests")
+        return self.store(actor, "leave_requests")
 
 
 @pytest.fixture
@@ -507,7 +468,7 @@ def test_a_request_still_pending_the_day_before_it_starts_reminds_the_manager(
 
 
 def test_the_views_and_dashboard_charts_work_for_hr(company: Company) -> None:
-    data = template()
+    data = load_template("hr")
     for v in data["views"]:
         store = company.rb.records(company.hr, "hr", v["table"])
         if v["type"] in ("grid", "kanban", "calendar"):

@@ -10,63 +10,31 @@ received minus what was shipped.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
+from gallery_helpers import (
+    SYSTEM,
+    TODAY,
+    GalleryApp,
+    install_with_sample_data,
+    labels_in,
+    load_template,
+)
 from recordbase import automations
-from recordbase.actor import Actor
 from recordbase.collab import list_notifications
 from recordbase.core import Recordbase
-from recordbase.definition import check_definition, load_definition_file
+from recordbase.definition import check_definition
 from recordbase.errors import NotFound, PermissionDenied
-
-TEMPLATE = Path(__file__).resolve().parents[1] / "schemas" / "gallery" / "inventory.json"
-SYSTEM = Actor.system("tests")
-TODAY = dt.datetime.now(dt.UTC).date()
-
-
-def template() -> dict[str, Any]:
-    data, problems = load_definition_file(TEMPLATE)
-    assert problems == []
-    return data
 
 
 def test_the_template_has_no_problem_and_no_warning() -> None:
-    assert check_definition(template()) == []
-
-
-LABEL_KEYS = ("label", "description", "message", "text", "submit_label", "thanks", "reason")
-
-
-def labels_in(node: Any, where: str = "") -> list[tuple[str, Any]]:
-    """Every user-facing text of a definition, with its JSON pointer."""
-    found: list[tuple[str, Any]] = []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            here = f"{where}/{key}"
-            if key in ("permissions", "values", "filter", "condition", "trigger"):
-                continue  # rules and record values, not texts
-            if key in LABEL_KEYS or (
-                key == "help" and "slug" in node and "type" in node and "table" not in node
-            ):
-                found.append((here, value))
-            elif key in ("help", "consent_labels"):
-                found += [(f"{here}/{k}", v) for k, v in value.items()]
-            elif key == "use_cases":
-                found += [(f"{here}/{i}", v) for i, v in enumerate(value)]
-            else:
-                found += labels_in(value, here)
-    elif isinstance(node, list):
-        for i, item in enumerate(node):
-            found += labels_in(item, f"{where}/{i}")
-    return found
+    assert check_definition(load_template("inventory")) == []
 
 
 def test_every_text_is_in_english_and_chinese() -> None:
-    texts = labels_in(template())
+    texts = labels_in(load_template("inventory"))
     assert len(texts) > 100
     assert [
         w
@@ -77,31 +45,22 @@ def test_every_text_is_in_english_and_chinese() -> None:
 
 @pytest.fixture
 def inventory(rb: Recordbase) -> Recordbase:
-    start = time.perf_counter()
-    rb.install(template(), SYSTEM)
-    counts = rb.fill_sample_data(SYSTEM, "inventory")
-    print(f"\ninventory: install + sample data in {time.perf_counter() - start:.2f} s on {rb.dialect}")
+    counts, _ = install_with_sample_data(rb, "inventory")
     assert counts == {"products": 25, "warehouses": 25, "purchases": 25, "sales": 25}
     return rb
 
 
-def person(rb: Recordbase, email: str, role: str) -> Actor:
-    uid = rb.create_user(SYSTEM, email, "password-123456", display_name=email.split("@")[0])
-    rb.set_roles(SYSTEM, email, "inventory", [role])
-    actor = rb.actor_for(uid)
-    assert actor is not None
-    return actor
-
-
-class Shop:
+class Shop(GalleryApp):
     """A buyer, a salesperson, a warehouse clerk, a manager; one warehouse and a product with a reorder level of 10."""
 
+    app = "inventory"
+
     def __init__(self, rb: Recordbase) -> None:
-        self.rb = rb
-        self.manager = person(rb, "manager@example.org", "inventory_manager")
-        self.buyer = person(rb, "buyer@example.org", "buyer")
-        self.seller = person(rb, "seller@example.org", "sales")
-        self.clerk = person(rb, "clerk@example.org", "warehouse")
+        super().__init__(rb)
+        self.manager = self.person("manager@example.org", "inventory_manager")
+        self.buyer = self.person("buyer@example.org", "buyer")
+        self.seller = self.person("seller@example.org", "sales")
+        self.clerk = self.person("clerk@example.org", "warehouse")
         self.warehouse = self.store(self.manager, "warehouses").create(
             {"name": "Pudong", "code": "SH-1"}
         )
@@ -114,9 +73,6 @@ class Shop:
                 "reorder_level": 10,
             }
         )
-
-    def store(self, actor: Actor, table: str) -> Any:
-        return self.rb.records(actor, "inventory", table)
 
     def stock(self) -> Any:
         return self.store(SYSTEM, "products").get(self.product.id).fields["stock"]
@@ -331,7 +287,7 @@ def test_customer_details_are_kept_three_years_with_consent(shop: Shop) -> None:
 
 
 def test_the_views_and_dashboard_charts_work_for_the_manager(shop: Shop) -> None:
-    for v in template()["views"]:
+    for v in load_template("inventory")["views"]:
         if v["type"] in ("grid", "kanban", "calendar"):
             shop.store(shop.manager, v["table"]).query(
                 filter=v.get("filter"), sort=v.get("sort"), fields=v.get("fields"), page_size=10

@@ -10,64 +10,32 @@ formula of parts and labour.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
+from gallery_helpers import (
+    SYSTEM,
+    TODAY,
+    GalleryApp,
+    install_with_sample_data,
+    labels_in,
+    load_template,
+)
 from recordbase import automations
-from recordbase.actor import Actor
 from recordbase.collab import list_notifications
 from recordbase.core import Recordbase
-from recordbase.definition import check_definition, load_definition_file
+from recordbase.definition import check_definition
 from recordbase.errors import NotFound, PermissionDenied
 from recordbase.retention import run_retention
 
-TEMPLATE = Path(__file__).resolve().parents[1] / "schemas" / "gallery" / "maintenance.json"
-SYSTEM = Actor.system("tests")
-TODAY = dt.datetime.now(dt.UTC).date()
-
-
-def template() -> dict[str, Any]:
-    data, problems = load_definition_file(TEMPLATE)
-    assert problems == []
-    return data
-
 
 def test_the_template_has_no_problem_and_no_warning() -> None:
-    assert check_definition(template()) == []
-
-
-LABEL_KEYS = ("label", "description", "message", "text", "submit_label", "thanks", "reason")
-
-
-def labels_in(node: Any, where: str = "") -> list[tuple[str, Any]]:
-    """Every user-facing text of a definition, with its JSON pointer."""
-    found: list[tuple[str, Any]] = []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            here = f"{where}/{key}"
-            if key in ("permissions", "values", "filter", "condition", "trigger"):
-                continue  # rules and record values, not texts
-            if key in LABEL_KEYS or (
-                key == "help" and "slug" in node and "type" in node and "table" not in node
-            ):
-                found.append((here, value))
-            elif key in ("help", "consent_labels"):
-                found += [(f"{here}/{k}", v) for k, v in value.items()]
-            elif key == "use_cases":
-                found += [(f"{here}/{i}", v) for i, v in enumerate(value)]
-            else:
-                found += labels_in(value, here)
-    elif isinstance(node, list):
-        for i, item in enumerate(node):
-            found += labels_in(item, f"{where}/{i}")
-    return found
+    assert check_definition(load_template("maintenance")) == []
 
 
 def test_every_text_is_in_english_and_chinese() -> None:
-    texts = labels_in(template())
+    texts = labels_in(load_template("maintenance"))
     assert len(texts) > 100
     assert [
         w
@@ -78,31 +46,22 @@ def test_every_text_is_in_english_and_chinese() -> None:
 
 @pytest.fixture
 def maintenance(rb: Recordbase) -> Recordbase:
-    start = time.perf_counter()
-    rb.install(template(), SYSTEM)
-    counts = rb.fill_sample_data(SYSTEM, "maintenance")
-    print(f"\nmaintenance: install + sample data in {time.perf_counter() - start:.2f} s on {rb.dialect}")
+    counts, _ = install_with_sample_data(rb, "maintenance")
     assert counts == {"assets": 25, "technicians": 25, "inspections": 25, "repairs": 25}
     return rb
 
 
-def person(rb: Recordbase, email: str, role: str) -> Actor:
-    uid = rb.create_user(SYSTEM, email, "password-123456", display_name=email.split("@")[0])
-    rb.set_roles(SYSTEM, email, "maintenance", [role])
-    actor = rb.actor_for(uid)
-    assert actor is not None
-    return actor
-
-
-class Plant:
+class Plant(GalleryApp):
     """A manager, technicians Wu and Zhou, Lin from the office; a press bought for 200,000."""
 
+    app = "maintenance"
+
     def __init__(self, rb: Recordbase) -> None:
-        self.rb = rb
-        self.manager = person(rb, "manager@example.org", "maintenance_manager")
-        self.wu = person(rb, "wu@example.org", "technician")
-        self.zhou = person(rb, "zhou@example.org", "technician")
-        self.lin = person(rb, "lin@example.org", "staff")
+        super().__init__(rb)
+        self.manager = self.person("manager@example.org", "maintenance_manager")
+        self.wu = self.person("wu@example.org", "technician")
+        self.zhou = self.person("zhou@example.org", "technician")
+        self.lin = self.person("lin@example.org", "staff")
         self.press = self.store(self.manager, "assets").create(
             {
                 "asset_tag": "PR-003",
@@ -113,9 +72,6 @@ class Plant:
                 "responsible": self.manager.user_id,
             }
         )
-
-    def store(self, actor: Actor, table: str) -> Any:
-        return self.rb.records(actor, "maintenance", table)
 
     def asset(self) -> Any:
         return self.store(SYSTEM, "assets").get(self.press.id).fields
@@ -301,7 +257,7 @@ def test_technicians_personal_data_is_for_the_team_and_removed_a_year_after_they
 
 
 def test_the_views_and_dashboard_charts_work_for_the_manager(plant: Plant) -> None:
-    for v in template()["views"]:
+    for v in load_template("maintenance")["views"]:
         if v["type"] in ("grid", "kanban", "calendar"):
             plant.store(plant.manager, v["table"]).query(
                 filter=v.get("filter"), sort=v.get("sort"), fields=v.get("fields"), page_size=10

@@ -23,65 +23,30 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import time
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
+from gallery_helpers import (
+    World,
+    load_template,
+    make_world,
+    notes_from,
+    texts_in,
+)
 from recordbase import RecordQuery, automations
-from recordbase.actor import Actor
-from recordbase.collab import list_notifications
 from recordbase.core import Recordbase
-from recordbase.definition import check_definition, load_definition_file
+from recordbase.definition import check_definition
 from recordbase.errors import NotFound, PermissionDenied
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "schemas" / "gallery" / "orders.json"
-SYSTEM = Actor.system("tests")
 TABLES = ["products", "customers", "orders", "order_lines", "payments", "shipments"]
 CENT = Decimal("0.01")
 PEOPLE = {"sam": ["sales"], "wei": ["warehouse"], "fay": ["finance"]}
 
 
-class World:
-    def __init__(self, rb: Recordbase, ids: dict[str, int], counts: dict[str, int]) -> None:
-        self.rb, self.ids, self.counts = rb, ids, counts
-
-    def actor(self, person: str) -> Actor:
-        found = self.rb.actor_for(self.ids[person])
-        assert found is not None
-        return found
-
-    def store(self, table: str, person: str | None = None):  # type: ignore[no-untyped-def]
-        return self.rb.records(SYSTEM if person is None else self.actor(person), "orders", table)
-
-    def all(self, table: str, person: str | None = None, where: Any = None) -> list[Any]:
-        return (
-            self.store(table, person)
-            .query(RecordQuery(filter=where, sort=["id"], page_size=500))
-            .records
-        )
-
-
-def load_template() -> dict[str, Any]:
-    data, problems = load_definition_file(TEMPLATE)
-    assert problems == []
-    return data
-
-
 @pytest.fixture
 def world(rb: Recordbase) -> World:
-    ids = {
-        name: rb.create_user(SYSTEM, f"{name}@example.com", None, display_name=name.title())
-        for name in PEOPLE
-    }
-    started = time.perf_counter()
-    rb.install(load_template(), SYSTEM)
-    counts = rb.fill_sample_data(SYSTEM, "orders")
-    print(f"orders: install + sample data in {time.perf_counter() - started:.2f} s on {rb.dialect}")
-    for name, roles in PEOPLE.items():
-        rb.set_roles(SYSTEM, f"{name}@example.com", "orders", roles)
-    return World(rb, ids, counts)
+    return make_world(rb, "orders", PEOPLE)
 
 
 @pytest.fixture
@@ -121,44 +86,18 @@ def order(world: World) -> dict[str, Any]:
     }
 
 
-def labels_in(node: Any, where: str = "") -> list[tuple[str, Any]]:
-    found = []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in ("permissions", "filter", "condition", "rows"):
-                continue  # rules, not texts
-            if key in (
-                "label",
-                "description",
-                "help",
-                "message",
-                "text",
-                "submit_label",
-                "thanks",
-                "reason",
-            ):
-                found.append((f"{where}/{key}", value))
-            if key == "consent_labels":
-                found += [(f"{where}/consent_labels/{k}", v) for k, v in value.items()]
-            found += labels_in(value, f"{where}/{key}")
-    elif isinstance(node, list):
-        for i, item in enumerate(node):
-            found += labels_in(item, f"{where}/{i}")
-    return found
-
-
 # --- the definition -------------------------------------------------------------------------------
 
 
 def test_the_template_checks_without_a_problem_or_a_warning(rb: Recordbase) -> None:
-    data = load_template()
+    data = load_template("orders")
     assert check_definition(data) == []
     assert rb.check(data) == []
 
 
 def test_every_text_is_bilingual_and_the_app_has_what_the_issue_asks() -> None:
-    data = load_template()
-    texts = labels_in(data)
+    data = load_template("orders")
+    texts = texts_in(data, split_form_help=False)
     assert [
         where
         for where, text in texts
@@ -241,7 +180,7 @@ def test_a_known_order_totals_and_follows_its_lines(world: World, order: dict[st
 
 
 def test_every_dashboard_chart_adds_up(world: World, order: dict[str, Any]) -> None:
-    [dashboard] = [v for v in load_template()["views"] if v["type"] == "dashboard"]
+    [dashboard] = [v for v in load_template("orders")["views"] if v["type"] == "dashboard"]
     for chart in dashboard["charts"]:
         groups = world.store(chart.get("table", dashboard["table"]), "fay").aggregate(
             group_by=chart.get("group_by"), metrics=[chart["metric"]], filter=chart.get("filter")
@@ -337,14 +276,6 @@ def test_finance_sees_balances_and_personal_data_masked(
 
 
 # --- automations ----------------------------------------------------------------------------------
-
-
-def notes_from(world: World, person: str, automation: str) -> list[Any]:
-    return [
-        n
-        for n in list_notifications(world.rb, world.actor(person))
-        if n.actor.endswith("/" + automation)
-    ]
 
 
 def test_a_paid_order_gets_a_shipment_and_its_shipping_tells_the_salesperson(

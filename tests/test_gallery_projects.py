@@ -10,62 +10,31 @@ A project's progress is a formula over two rollups of its tasks.
 from __future__ import annotations
 
 import datetime as dt
-import time
-from pathlib import Path
 from typing import Any
 
 import pytest
+from gallery_helpers import (
+    SYSTEM,
+    TODAY,
+    GalleryApp,
+    install_with_sample_data,
+    labels_in,
+    load_template,
+)
 from recordbase import automations
 from recordbase.actor import Actor
 from recordbase.collab import list_notifications
 from recordbase.core import Recordbase
-from recordbase.definition import check_definition, load_definition_file
+from recordbase.definition import check_definition
 from recordbase.errors import NotFound, PermissionDenied
-
-TEMPLATE = Path(__file__).resolve().parents[1] / "schemas" / "gallery" / "projects.json"
-SYSTEM = Actor.system("tests")
-TODAY = dt.datetime.now(dt.UTC).date()
-
-
-def template() -> dict[str, Any]:
-    data, problems = load_definition_file(TEMPLATE)
-    assert problems == []
-    return data
 
 
 def test_the_template_has_no_problem_and_no_warning() -> None:
-    assert check_definition(template()) == []
-
-
-LABEL_KEYS = ("label", "description", "message", "text", "submit_label", "thanks", "reason")
-
-
-def labels_in(node: Any, where: str = "") -> list[tuple[str, Any]]:
-    """Every user-facing text of a definition, with its JSON pointer."""
-    found: list[tuple[str, Any]] = []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            here = f"{where}/{key}"
-            if key in ("permissions", "values", "filter", "condition", "trigger"):
-                continue  # rules and record values, not texts
-            if key in LABEL_KEYS or (
-                key == "help" and "slug" in node and "type" in node and "table" not in node
-            ):
-                found.append((here, value))
-            elif key in ("help", "consent_labels"):
-                found += [(f"{here}/{k}", v) for k, v in value.items()]
-            elif key == "use_cases":
-                found += [(f"{here}/{i}", v) for i, v in enumerate(value)]
-            else:
-                found += labels_in(value, here)
-    elif isinstance(node, list):
-        for i, item in enumerate(node):
-            found += labels_in(item, f"{where}/{i}")
-    return found
+    assert check_definition(load_template("projects")) == []
 
 
 def test_every_text_is_in_english_and_chinese() -> None:
-    texts = labels_in(template())
+    texts = labels_in(load_template("projects"))
     assert len(texts) > 100
     assert [
         w
@@ -76,31 +45,22 @@ def test_every_text_is_in_english_and_chinese() -> None:
 
 @pytest.fixture
 def projects(rb: Recordbase) -> Recordbase:
-    start = time.perf_counter()
-    rb.install(template(), SYSTEM)
-    counts = rb.fill_sample_data(SYSTEM, "projects")
-    print(f"\nprojects: install + sample data in {time.perf_counter() - start:.2f} s on {rb.dialect}")
+    counts, _ = install_with_sample_data(rb, "projects")
     assert counts == {"projects": 25, "milestones": 25, "tasks": 25}
     return rb
 
 
-def person(rb: Recordbase, email: str, role: str) -> Actor:
-    uid = rb.create_user(SYSTEM, email, "password-123456", display_name=email.split("@")[0])
-    rb.set_roles(SYSTEM, email, "projects", [role])
-    actor = rb.actor_for(uid)
-    assert actor is not None
-    return actor
-
-
-class Team:
+class Team(GalleryApp):
     """A project manager, members Ann and Bo, a stakeholder; a project with a milestone."""
 
+    app = "projects"
+
     def __init__(self, rb: Recordbase) -> None:
-        self.rb = rb
-        self.pm = person(rb, "pm@example.org", "project_manager")
-        self.ann = person(rb, "ann@example.org", "member")
-        self.bo = person(rb, "bo@example.org", "member")
-        self.sponsor = person(rb, "sponsor@example.org", "stakeholder")
+        super().__init__(rb)
+        self.pm = self.person("pm@example.org", "project_manager")
+        self.ann = self.person("ann@example.org", "member")
+        self.bo = self.person("bo@example.org", "member")
+        self.sponsor = self.person("sponsor@example.org", "stakeholder")
         self.project = self.store(self.pm, "projects").create(
             {
                 "name": "New website",
@@ -122,9 +82,6 @@ class Team:
                 "due_date": (TODAY + dt.timedelta(days=7)).isoformat(),
             }
         )
-
-    def store(self, actor: Actor, table: str) -> Any:
-        return self.rb.records(actor, "projects", table)
 
     def task(self, actor: Actor, **values: Any) -> Any:
         return self.store(actor, "tasks").create({"project": self.project.id, **values})
@@ -246,7 +203,7 @@ def test_stakeholders_follow_progress_without_budgets_contacts_or_cancelled_proj
 
 def test_the_views_and_dashboard_charts_work_for_the_project_manager(team: Team) -> None:
     team.task(team.pm, title="Done already", status="done")
-    for v in template()["views"]:
+    for v in load_template("projects")["views"]:
         if v["type"] in ("grid", "kanban", "calendar"):
             team.store(team.pm, v["table"]).query(
                 filter=v.get("filter"), sort=v.get("sort"), fields=v.get("fields"), page_size=10
