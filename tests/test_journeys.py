@@ -46,6 +46,13 @@ def page(browser: Any, request: pytest.FixtureRequest, artifacts: Path) -> Any:
     context.close()
 
 
+def htmx_settled(page: Any) -> None:
+    """Wait until no htmx request, swap or settle is in progress on the page."""
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
+    )
+
+
 def sign_in(page: Any, base: str, email: str, password: str) -> None:
     page.goto(f"{base}/")
     assert "/login?next=/" in page.url
@@ -259,8 +266,17 @@ def test_rep_creates_a_deal_finds_it_by_filter_and_drags_it_on_the_kanban(
         deals.create({"name": "Someone else's", "stage": "lead", "company": created.fields["company"]})
         page.goto(f"{base}/apps/crm/tables/deals")
         page.get_by_role("button", name=t("Add condition")).click()
-        page.locator("#cond-field-0").select_option("name")
-        page.locator("#cond-op-0").select_option("contains")
+        # Adding a condition and each choice in it swap content in through htmx: wait until htmx is
+        # done each time, or the next choice lands on a row htmx has not wired up yet or is about
+        # to replace (a loaded machine makes both likely).
+        page.locator("#cond-field-0").wait_for()
+        htmx_settled(page)
+        with page.expect_response(lambda r: "/grid/condition" in r.url):
+            page.locator("#cond-field-0").select_option("name")
+        htmx_settled(page)
+        with page.expect_response(lambda r: "/grid/condition" in r.url):
+            page.locator("#cond-op-0").select_option("contains")
+        htmx_settled(page)
         page.locator("#cond-value-0").fill("Lakeside")
         page.locator("#grid-controls").get_by_role("button", name=t("Apply"), exact=True).click()
         page.locator(f'tbody tr[data-id="{deal_id}"]').wait_for()
