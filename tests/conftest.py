@@ -50,8 +50,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("filterwarnings", XDG_WARNING)
     config.addinivalue_line(
         "markers",
-        "sqlite_only: page and browser tests, run on SQLite only — pages never build SQL, and everything "
-        "they call is tested on both databases by the engine and API tests",
+        "sqlite_only: page, browser and command-line tests, run on SQLite only — pages and commands never "
+        "build SQL, and everything they call is tested on both databases by the engine and API tests "
+        "(backup, restore and serve, which do differ, run on both)",
     )
     selected_backends(config)  # fail early on a typo
 

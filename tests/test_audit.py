@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -100,6 +101,7 @@ def test_entries_written_before_the_chain_existed_are_chained_by_the_migration(s
         rb.dispose()
 
 
+@pytest.mark.sqlite_only  # the command line only calls the engine, tested on both databases
 def test_audit_verify_and_show_from_the_command_line(cli, engine):
     busy(engine)
     assert cli("audit", "verify").out == ["audit chain intact: 10 entries"]  # init's admin, then busy()
@@ -143,6 +145,7 @@ def test_personal_values_are_sealed_in_the_trail_and_can_be_erased_without_break
     assert rb.verify_audit()[1].entry_id == victim
 
 
+@pytest.mark.sqlite_only  # the command line only calls the engine, tested on both databases
 def test_audit_show_answers_who_touched_a_field_of_a_record_when(cli, engine):
     engine.install(PEOPLE, SYSTEM)
     store = engine.records(SYSTEM, "people", "people")

@@ -125,6 +125,7 @@ def test_a_token_limited_to_apps_opens_only_them_even_for_an_admin(people):
         people.create_token(SYSTEM, "boss@example.com", apps=["nope"])
 
 
+@pytest.mark.sqlite_only  # the command line only calls the engine, tested on both databases
 def test_tokens_from_the_command_line(cli, engine):
     created = cli("tokens", "create", "admin@localhost", "--name", "ci", "--expires", "7")
     assert created.code == 0, created.err

@@ -274,6 +274,7 @@ def test_only_admins_change_automations(sales: Recordbase) -> None:
         sales.install(definition, builder)
 
 
+@pytest.mark.sqlite_only  # the command line only calls the engine, tested on both databases
 def test_cli_runs_scheduled_automations_and_shows_the_log(cli: Any, engine: Recordbase) -> None:
     engine.install(copy.deepcopy(APP), SYSTEM)
     rep = member(engine, "rep@example.org", "rep")

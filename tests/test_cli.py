@@ -179,6 +179,7 @@ def test_install_dry_run_prints_the_plan_and_installs_nothing(cli: Cli) -> None:
     assert cli("apps", "list").out == []
 
 
+@pytest.mark.sqlite_only  # the command line only calls the engine, tested on both databases
 def test_install_with_sample_data(cli: Cli, engine: Recordbase) -> None:
     result = cli("install", "crm", "--sample-data", "--rows", "3")
     assert (result.code, result.err) == (0, [])
@@ -192,6 +193,7 @@ def test_install_with_sample_data(cli: Cli, engine: Recordbase) -> None:
     assert cli("apps", "list").out == ["crm\tv1\tCRM"]
 
 
+@pytest.mark.sqlite_only  # the command line only calls the engine, tested on both databases
 def test_sample_data_only_fills_a_newly_installed_app(cli: Cli, engine: Recordbase) -> None:
     """``--sample-data`` is documented as filling a *newly installed* app."""
     assert cli("install", "crm", "--sample-data", "--rows", "2").code == 0
@@ -201,6 +203,7 @@ def test_sample_data_only_fills_a_newly_installed_app(cli: Cli, engine: Recordba
     assert [count(engine, t) for t in CRM_TABLES] == [2] * 5
 
 
+@pytest.mark.sqlite_only  # the command line only calls the engine, tested on both databases
 def test_exported_definition_reinstalls_as_nothing_to_change(
     cli: Cli, engine: Recordbase, tmp_path: Path
 ) -> None:
@@ -289,6 +292,7 @@ def test_conversion_problems_mask_personal_values(
         assert f"{changed}: /records/{contact.id}/wechat_id: " in "\n".join(result.out + result.err)
 
 
+@pytest.mark.sqlite_only  # the command line only calls the engine, tested on both databases
 def test_install_a_broken_file_lists_its_problems(cli: Cli, tmp_path: Path) -> None:
     broken = write_json(tmp_path / "broken.json", BROKEN)
     result = cli("install", str(broken))
@@ -337,6 +341,7 @@ def test_bad_input_never_shows_a_traceback(
     assert not any("Traceback" in line or line.startswith("  File ") for line in result.err)
 
 
+@pytest.mark.sqlite_only  # the command line only calls the engine, tested on both databases
 def test_trash_lists_restores_and_purges_from_the_command_line(cli: Cli, engine: Recordbase) -> None:
     """A removed field is listed, comes back with its data, and expired entries are purged."""
     import datetime as dt

@@ -668,6 +668,7 @@ def test_export_and_import_are_audited_without_values(crm: Crm) -> None:
 # --- command line ---------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only  # the command line only calls the engine, tested on both databases
 def test_export_and_import_from_the_command_line(cli: Cli, engine: Recordbase, tmp_path: Path) -> None:
     crm = seed_exchange(engine)
     done = cli("export", APP, "deals", "--as", "REP@example.com")

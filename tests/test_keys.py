@@ -331,6 +331,7 @@ def test_rings_on_one_keys_json_follow_each_other(tmp_path):
 # --- the command line -------------------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only  # the command line only calls the engine, tested on both databases
 def test_keys_commands(cli, engine, instance: Path):
     store = fill(engine)
     status_text = cli("keys", "status")

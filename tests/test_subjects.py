@@ -205,6 +205,7 @@ def test_a_restricting_link_keeps_the_record_but_not_its_personal_values(rb, peo
     assert rb.records(SYSTEM, "crm", "deals").get(people["deal"]).fields["contact"] == people["wang"]
 
 
+@pytest.mark.sqlite_only  # the command line only calls the engine, tested on both databases
 def test_subject_requests_from_the_command_line(cli, engine, tmp_path: Path):
     engine.install(SUPPORT, SYSTEM)
     tickets = engine.records(SYSTEM, "support", "tickets")

@@ -72,6 +72,7 @@ def test_role_changes_are_audited_with_before_and_after(crm):
     ]
 
 
+@pytest.mark.sqlite_only  # the command line only calls the engine, tested on both databases
 def test_users_from_the_command_line(cli, engine):
     assert cli("install", "crm").code == 0
     added = cli("users", "add", "rep@example.com", "--name", "Rep", "--attr", "region=east",

@@ -564,6 +564,7 @@ def test_a_delivery_worker_thread(rb, server):
 # --- the command line ---------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only  # the command line only calls the engine, tested on both databases
 def test_cli_add_list_deliver_deliveries_remove(cli, engine, server):
     engine.install(crm_definition(), SYSTEM)
     refused = cli("webhooks", "add", APP, "deals", server.url)
