@@ -88,6 +88,19 @@ def labels_in(node: Any, where: str = "") -> list[tuple[str, Any]]:
     return found
 
 
+def not_bilingual(texts: list[tuple[str, Any]], *, filled: bool = False) -> list[str]:
+    """Where a text is not ``{"en": …, "zh-CN": …}`` (with ``filled``: or has an empty side)."""
+    return [
+        where
+        for where, text in texts
+        if not (
+            isinstance(text, dict)
+            and set(text) == {"en", "zh-CN"}
+            and (not filled or all(text.values()))
+        )
+    ]
+
+
 def texts_in(node: Any, where: str = "", *, split_form_help: bool = True) -> list[tuple[str, Any]]:
     """Every label, description, help, message and consent text of a definition, with its pointer.
 

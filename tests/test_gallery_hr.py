@@ -23,6 +23,7 @@ from gallery_helpers import (
     install_with_sample_data,
     labels_in,
     load_template,
+    not_bilingual,
 )
 from recordbase import automations
 from recordbase.actor import Actor
@@ -45,11 +46,7 @@ def test_the_template_has_no_problem_and_no_warning() -> None:
 def test_every_text_is_in_english_and_chinese() -> None:
     texts = labels_in(load_template("hr"))
     assert len(texts) > 100
-    assert [
-        w
-        for w, t in texts
-        if not (isinstance(t, dict) and set(t) == {"en", "zh-CN"} and all(t.values()))
-    ] == []
+    assert not_bilingual(texts, filled=True) == []
 
 
 def test_sensitive_fields_have_a_purpose_encryption_consent_and_retention_and_only_hr_roles_reveal() -> (

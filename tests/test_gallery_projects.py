@@ -20,6 +20,7 @@ from gallery_helpers import (
     install_with_sample_data,
     labels_in,
     load_template,
+    not_bilingual,
 )
 from recordbase import automations
 from recordbase.actor import Actor
@@ -36,11 +37,7 @@ def test_the_template_has_no_problem_and_no_warning() -> None:
 def test_every_text_is_in_english_and_chinese() -> None:
     texts = labels_in(load_template("projects"))
     assert len(texts) > 100
-    assert [
-        w
-        for w, t in texts
-        if not (isinstance(t, dict) and set(t) == {"en", "zh-CN"} and all(t.values()))
-    ] == []
+    assert not_bilingual(texts, filled=True) == []
 
 
 @pytest.fixture

@@ -62,17 +62,8 @@ def sign_in(page: Any, base: str, email: str, password: str) -> None:
     page.wait_for_url(f"{base}/")
 
 
-def test_admin_adds_a_rep_who_signs_in_and_switches_to_chinese(
-    page: Any, live_server: str, crm: Recordbase
-) -> None:
-    base = live_server
-    # The admin signs in and sees every app in the workspace.
-    sign_in(page, base, *ADMIN)
-    assert page.get_by_role("heading", name="Workspace").is_visible()
-    assert page.get_by_role("link", name="CRM").is_visible()
-    assert page.evaluate("window.htmx && htmx.version").startswith("2.0.")
-
-    # Users page: add the rep with a password and a role in the CRM.
+def add_rep(page: Any, base: str) -> Any:
+    """On the users page, as an admin: add the sales rep ``REP`` with a password and its CRM role; its row."""
     page.get_by_role("link", name="Users").click()
     page.wait_for_url(f"{base}/admin/users")
     form = page.locator("#add-user")
@@ -84,6 +75,21 @@ def test_admin_adds_a_rep_who_signs_in_and_switches_to_chinese(
     page.wait_for_url(f"{base}/admin/users")
     row = page.locator(f'tr[data-email="{REP[0]}"]')
     assert "CRM: Sales rep" in row.inner_text()
+    return row
+
+
+def test_admin_adds_a_rep_who_signs_in_and_switches_to_chinese(
+    page: Any, live_server: str, crm: Recordbase
+) -> None:
+    base = live_server
+    # The admin signs in and sees every app in the workspace.
+    sign_in(page, base, *ADMIN)
+    assert page.get_by_role("heading", name="Workspace").is_visible()
+    assert page.get_by_role("link", name="CRM").is_visible()
+    assert page.evaluate("window.htmx && htmx.version").startswith("2.0.")
+
+    # Users page: add the rep with a password and a role in the CRM.
+    row = add_rep(page, base)
 
     # Give a second role through htmx: only the user list is replaced, the token rides along.
     row.get_by_label(f"Role to give {REP[0]}").select_option("crm:marketing")
@@ -198,16 +204,7 @@ def test_admin_installs_the_crm_from_the_gallery_and_adds_a_rep(
     assert page.locator("#table-deals").is_visible()
     assert "crm" in [a["slug"] for a in rb.list_apps()]
 
-    page.get_by_role("link", name="Users").click()
-    page.wait_for_url(f"{base}/admin/users")
-    form = page.locator("#add-user")
-    form.get_by_label("Email").fill(REP[0])
-    form.get_by_label("Name").fill("Wang Fang")
-    form.get_by_label("Password").fill(REP[1])
-    form.get_by_label("Role").select_option("crm:sales_rep")
-    form.get_by_role("button", name="Add user").click()
-    page.wait_for_url(f"{base}/admin/users")
-    assert "CRM: Sales rep" in page.locator(f'tr[data-email="{REP[0]}"]').inner_text()
+    add_rep(page, base)
     assert page.problems == [], page.problems
 
 
