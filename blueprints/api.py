@@ -6,8 +6,9 @@ bodies, calls the ``RecordStore`` and writes the result; engine errors leave
 as ``application/problem+json`` through ``errors.py``.
 
 **Who is calling.** ``Authorization: Bearer <token>`` (a personal access token)
-is resolved with ``Recordbase.actor_for_token``, which audits every use and
-loads the user as of now; a missing or refused token is 401 with
+is resolved with ``Recordbase.actor_for_token``, which loads the user as of
+now and audits every use — inside the request's own writing transaction when
+it has one, else just before the answer (``flush_deferred``); a missing or refused token is 401 with
 ``WWW-Authenticate: Bearer``. Without the header, a signed-in page user (the
 session cookie, see ``identity.py``) is the caller, and every state-changing
 request must then carry the CSRF token (``X-CSRFToken``; cookie-authenticated
@@ -117,7 +118,10 @@ def authenticate() -> BaseResponse | None:
         return None
     secret = _bearer_secret()
     if secret is not None:
-        found = engine().actor_for_token(secret, source=request.remote_addr) if secret else None
+        found = (
+            engine().actor_for_token(secret, source=request.remote_addr, audit_with_next_write=True)
+            if secret else None
+        )
         if found is None:
             return _unauthorized(
                 "this bearer token does not work: it is unknown, revoked or expired, "
@@ -142,12 +146,20 @@ def authenticate() -> BaseResponse | None:
 
 @bp.after_request
 def finish(response: BaseResponse) -> BaseResponse:
+    # The token's use is audited before anything is answered: with the request's own write, or now.
+    engine().flush_deferred()
     # Records carry personal data: never cached, and the answer depends on who asks.
     response.headers.setdefault("Cache-Control", "no-store")
     response.vary.update(("Authorization", "Cookie"))
     if g.get("api_via") == "session":
         response.headers["X-CSRFToken"] = generate_csrf()
     return response
+
+
+@bp.teardown_request
+def forget_deferred(_error: BaseException | None) -> None:
+    # Only when answering failed before ``finish``: nothing pending may leak into this thread's next request.
+    engine().discard_deferred()
 
 
 @bp.before_request

@@ -135,6 +135,28 @@ def test_revoked_token_is_401_and_every_use_is_audited(
     assert actions[-3:] == ["token_use", "token_revoke", "token_rejected"]
 
 
+def test_a_token_use_is_audited_in_the_write_it_opens_or_before_the_answer(
+    rb: Recordbase, client: FlaskClient, crm: Crm
+) -> None:
+    token_id, secret = rb.create_token(SYSTEM, "admin@example.com")
+    headers = {"Authorization": f"Bearer {secret}"}
+
+    def since(mark: int) -> list[tuple[str, int | None]]:
+        return [(e["action"], (e["changes"] or {}).get("token_id")) for e in rb.audit_entries(after_id=mark)]
+
+    mark = rb.audit_entries(newest_first=True, limit=1)[0]["id"]
+    made = client.post(f"{DEALS}/records", json={"fields": {"name": "Audited"}}, headers=headers)
+    assert made.status_code == 201
+    assert since(mark) == [("token_use", token_id), ("create", None)]  # one transaction, use first
+
+    mark = rb.audit_entries(newest_first=True, limit=1)[0]["id"]
+    problem(client.post(f"{DEALS}/records", json={"fields": {"nope": 1}}, headers=headers), 422)
+    assert since(mark) == [("token_use", token_id)]  # the refused write rolled back; the use was not lost
+    assert client.get(f"{DEALS}/records/{made.get_json()['id']}", headers=headers).status_code == 200
+    assert since(mark) == [("token_use", token_id)] * 2  # a read writes its use alone
+    assert rb.discard_deferred() == 0  # nothing left behind for the next request
+
+
 def test_deactivated_user_is_401_at_the_next_request(rb: Recordbase, call: Call) -> None:
     assert ids(call("GET", f"{DEALS}/records", "rep")) == VISIBLE["rep"]
     rb.set_active(SYSTEM, "rep@example.com", False)

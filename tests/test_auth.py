@@ -85,6 +85,28 @@ def test_last_used_is_kept_to_the_minute_while_every_use_is_audited(people):
     assert last_used() > first - dt.timedelta(minutes=2)
 
 
+def test_a_deferred_token_use_waits_for_the_next_write_and_survives_its_rollback(people):
+    token_id, secret = people.create_token(SYSTEM, "li@example.com", name="api")
+    before = len(last(people, 100_000))
+    assert people.actor_for_token(secret, audit_with_next_write=True).name == "Li"
+    assert len(last(people, 100_000)) == before  # pending, not yet written
+
+    with pytest.raises(RuntimeError), people.write() as conn:  # a write that fails rolls the use back…
+        conn.execute(sa.text("SELECT 1"))
+        raise RuntimeError("refused")
+    assert len(last(people, 100_000)) == before
+    people.flush_deferred()  # …and it is still pending, so the request's flush writes it
+    assert [(e["action"], e["changes"]["token_id"]) for e in last(people)] == [("token_use", token_id)]
+    people.flush_deferred()
+    assert len(last(people, 100_000)) == before + 1  # once
+
+    people.actor_for_token(secret, audit_with_next_write=True)
+    people.set_active(SYSTEM, "li@example.com", True)  # the next write carries it, first
+    assert [e["action"] for e in last(people, 2)] == ["token_use", "user_activate"]
+    people.actor_for_token(secret, audit_with_next_write=True)
+    assert people.discard_deferred() == 1 and people.discard_deferred() == 0
+
+
 def test_a_random_string_is_no_token_and_writes_nothing(people):
     before = len(last(people, 100_000))
     assert people.actor_for_token("rb_" + "x" * 43) is None

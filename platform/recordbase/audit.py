@@ -120,16 +120,28 @@ def append_audit(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
     """Append entries to the chain, inside the caller's (writing) transaction."""
     if not rows:
         return
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-    head = conn.execute(sa.select(audit_table.c.id, audit_table.c.hash).order_by(audit_table.c.id.desc()).limit(1)).first()
-    prev = head.hash if head is not None else GENESIS
-    ids = allocate_ids(conn, audit_table, len(rows), top=head.id if head is not None else 0)
+    transaction = conn.get_transaction()
+    known = conn.info.get(_HEAD)
+    if known is not None and known[0] is transaction:
+        # This transaction appended last and holds the write lock (SQLite) or the advisory lock
+        # (PostgreSQL) until it ends, so the head it wrote is still the head.
+        _, top, prev = known
+    else:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+        head = conn.exec_driver_sql(_HEAD_SQL).first()
+        top, prev = (head[0], head[1]) if head is not None else (0, GENESIS)
+    ids = allocate_ids(conn, audit_table, len(rows), top=top)
     for row, entry_id in zip(rows, ids, strict=True):
         row["id"] = entry_id
         row["prev_hash"] = prev
         row["hash"] = prev = entry_hash(prev, row)
     insert_rows(conn, audit_table, rows)
+    conn.info[_HEAD] = (transaction, ids[-1], prev)
+
+
+_HEAD = "rb_audit_head"  # (transaction, id, hash) of the last entry a transaction appended
+_HEAD_SQL = f"SELECT id, hash FROM {audit_table.name} ORDER BY id DESC LIMIT 1"
 
 
 def write_audit(conn: sa.Connection, actor: Actor, action: str, **kwargs: Any) -> None:

@@ -3,10 +3,10 @@
 ``authenticate`` checks an email and password (argon2) and writes a ``login``
 or ``login_failed`` entry. Tokens are ``rb_`` plus 43 random characters; only
 their SHA-256 is stored (a token has 256 random bits, so a fast hash is safe,
-and lookups need no scan), the secret is returned once. ``actor_for_token``
+and lookups need no scan), the secret is returned once. ``check_token``
 loads the user as things stand now — deactivated users, revoked or expired
-tokens get nothing — limits the actor to the token's apps, and writes a
-``token_use`` entry for every use. The token's ``last_used_at`` is kept to the
+tokens get nothing — and limits the actor to the token's apps;
+``record_token_use`` writes a ``token_use`` entry for every use. The token's ``last_used_at`` is kept to the
 minute (``LAST_USED_RESOLUTION``), so a busy token does not rewrite its row on
 every request; the audit trail has each use.
 """
@@ -17,7 +17,7 @@ import datetime as dt
 import hashlib
 import secrets
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,7 +26,18 @@ from .actor import Actor
 from .audit import write_audit
 from .errors import NotFound, RecordbaseError
 from .models import Token, utcnow
-from .users import apps_t, find_user, hash_password, load_actor, require_user, verify_password
+from .reads import FastReader
+from .users import (
+    MEMBERSHIPS,
+    actor_from,
+    apps_t,
+    find_user,
+    hash_password,
+    load_actor,
+    require_user,
+    users_t,
+    verify_password,
+)
 
 tokens_t: sa.Table = Token.__table__  # type: ignore[assignment]
 PREFIX = "rb_"
@@ -85,39 +96,81 @@ def create_token(
     return token_id, secret
 
 
-def actor_for_token(conn: sa.Connection, secret: str, *, source: str | None = None) -> Actor | None:
-    """The token's user as of now, limited to the token's apps; ``None`` for any token that does not work.
+@dataclass(frozen=True)
+class TokenCheck:
+    """What a token opens as of now: its user's actor, or the reason it opens nothing."""
 
-    A token that exists but no longer works (revoked, expired, its user
-    deactivated) is audited as ``token_rejected``; random strings are not.
+    token_id: int
+    user_id: int
+    actor: Actor | None  # the user as things stand (``None`` if deactivated), limited to the token's apps
+    reason: str | None  # why the token no longer works; ``None`` when it does
+    touch: bool  # whether ``last_used_at`` is due for rewriting
+
+    @property
+    def opens(self) -> Actor | None:
+        return self.actor if self.reason is None else None
+
+
+def _token_and_user() -> sa.Select[Any]:
+    return (
+        sa.select(tokens_t.c.id, tokens_t.c.user_id, tokens_t.c.revoked_at, tokens_t.c.expires_at, tokens_t.c.apps,
+                  tokens_t.c.last_used_at, users_t.c.id, users_t.c.display_name, users_t.c.is_admin,
+                  users_t.c.attributes, users_t.c.is_active)
+        .select_from(tokens_t.outerjoin(users_t, users_t.c.id == tokens_t.c.user_id))
+        .where(tokens_t.c.token_hash == sa.bindparam("token_hash"))
+    )
+
+
+def check_token(reader: FastReader, secret: str) -> TokenCheck | None:
+    """The state of the token ``secret`` as of now; ``None`` for a string that is no token.
+
+    Every request with a token asks, so this reads with prepared statements
+    on the engine's driver connections (one snapshot), and writes nothing:
+    ``record_token_use`` audits the answer.
     """
     if not secret.startswith(PREFIX):
         return None
-    token = conn.execute(sa.select(tokens_t).where(tokens_t.c.token_hash == _digest(secret))).mappings().first()
-    if token is None:
-        return None
+    token_q = reader.prepared("auth_token", _token_and_user)
+    members_q = reader.prepared("auth_memberships", lambda: MEMBERSHIPS)
+    definition_q = reader.prepared(
+        "auth_definition", lambda: sa.select(apps_t.c.definition).where(apps_t.c.id == sa.bindparam("app_id")))
+    with reader.connection(snapshot=True) as dbapi:
+        row = token_q.first(dbapi, {"token_hash": _digest(secret)})
+        if row is None:
+            return None
+        token_id, user_id, revoked_at, expires_at, apps, last_used_at, found_user, name, is_admin, attributes, active = row
+        actor = None
+        if found_user is not None:
+            user = {"id": found_user, "display_name": name, "is_admin": is_admin, "attributes": attributes, "is_active": active}
+            actor = actor_from(
+                reader.engine, user, members_q.all(dbapi, {"user_id": user_id}),
+                lambda app_id: (definition_q.first(dbapi, {"app_id": app_id}) or (None,))[0],
+            )
     now = utcnow()
-    actor = load_actor(conn, token["user_id"])
     reason = (
-        "revoked" if token["revoked_at"] is not None
-        else "expired" if token["expires_at"] is not None and token["expires_at"] <= now
+        "revoked" if revoked_at is not None
+        else "expired" if expires_at is not None and expires_at <= now
         else "user deactivated" if actor is None
         else None
     )
-    details = {"token_id": token["id"], "source": source}
-    if reason is not None or actor is None:
-        who = actor or Actor.user(token["user_id"], f"user {token['user_id']}")
-        write_audit(conn, who, "token_rejected", entries=[(None, {**details, "reason": reason})])
-        return None
-    if token["apps"]:
+    if actor is not None and apps:
         # A scoped token opens only its apps, even for an administrator.
-        actor = replace(actor, is_admin=False, roles={a: r for a, r in actor.roles.items() if a in token["apps"]})
-    last = token["last_used_at"]
-    if last is None or last <= now - LAST_USED_RESOLUTION:
-        # To the minute: the audit entry below records every use; this column says "recently".
-        conn.execute(sa.update(tokens_t).where(tokens_t.c.id == token["id"]).values(last_used_at=now))
-    write_audit(conn, actor, "token_use", entries=[(None, details)])
-    return actor
+        actor = replace(actor, is_admin=False, roles={a: r for a, r in actor.roles.items() if a in apps})
+    # To the minute: the audit trail records every use; this column says "recently".
+    touch = last_used_at is None or last_used_at <= now - LAST_USED_RESOLUTION
+    return TokenCheck(token_id, user_id, actor, reason, touch)
+
+
+def record_token_use(conn: sa.Connection, check: TokenCheck, *, source: str | None = None) -> None:
+    """Audit a checked token: ``token_use`` for one that works, ``token_rejected`` (with why) for one that does not."""
+    details = {"token_id": check.token_id, "source": source}
+    if check.reason is not None:
+        who = check.actor or Actor.user(check.user_id, f"user {check.user_id}")
+        write_audit(conn, who, "token_rejected", entries=[(None, {**details, "reason": check.reason})])
+        return
+    if check.touch:
+        conn.execute(sa.update(tokens_t).where(tokens_t.c.id == check.token_id).values(last_used_at=utcnow()))
+    write_audit(conn, check.actor, "token_use", entries=[(None, details)])  # type: ignore[arg-type]
 
 
 def revoke_token(conn: sa.Connection, actor: Actor, token_id: int) -> None:
@@ -131,8 +184,6 @@ def revoke_token(conn: sa.Connection, actor: Actor, token_id: int) -> None:
 
 def list_tokens(conn: sa.Connection, email: str | None = None) -> list[dict[str, Any]]:
     """Tokens (never their secret or hash), newest first."""
-    from .users import users_t
-
     stmt = (
         sa.select(tokens_t.c.id, users_t.c.email, tokens_t.c.name, tokens_t.c.prefix, tokens_t.c.apps,
                   tokens_t.c.created_at, tokens_t.c.expires_at, tokens_t.c.last_used_at, tokens_t.c.revoked_at)

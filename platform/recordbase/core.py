@@ -10,9 +10,11 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +34,15 @@ from .files import FileStore
 from .migrate import Migrator, apps_t, physical_ids
 from .models import utcnow
 from .plan import Plan, assign_ids, diff
-from .reads import FastReader, PreparedSelect
+from .reads import FastReader
 from .records import RecordStore
 from .schema import AppSchema, TableSchema, build_app_schema
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# Steps waiting for the next writing transaction (``Recordbase.defer``), per context (thread, request).
+_DEFERRED: ContextVar[tuple[tuple[Recordbase, Callable[[sa.Connection], None]], ...]] = ContextVar(
+    "recordbase_deferred", default=()
+)
 
 
 @dataclass
@@ -75,7 +81,6 @@ class Recordbase:
         self.dialect = self.engine.dialect.name
         self._schemas: dict[str, AppSchema] = {}
         self.reader = FastReader(self.engine)
-        self._app_version: PreparedSelect | None = None
         self.keys = KeyRing.load(settings.extra, settings.instance_path)
         self.files = FileStore(settings.attachments_path, self.engine, settings.max_attachment_mb * 1024 * 1024)
         self._lock = threading.Lock()
@@ -104,9 +109,41 @@ class Recordbase:
 
     @contextmanager
     def write(self) -> Iterator[sa.Connection]:
-        """A writing transaction (on SQLite it takes the write lock at BEGIN)."""
+        """A writing transaction (on SQLite it takes the write lock at BEGIN).
+
+        It starts with the steps ``defer`` left pending in this context; if it
+        rolls back, they stay pending.
+        """
+        pending = _DEFERRED.get()
+        mine = tuple(step for rb, step in pending if rb is self)
         with self.engine.connect().execution_options(rb_write=True) as conn, conn.begin():
-            yield conn
+            if not mine:
+                yield conn
+                return
+            _DEFERRED.set(tuple(p for p in pending if p[0] is not self))
+            try:
+                for step in mine:
+                    step(conn)
+                yield conn
+            except BaseException:
+                _DEFERRED.set(_DEFERRED.get() + tuple((self, step) for step in mine))
+                raise
+
+    def defer(self, step: Callable[[sa.Connection], None]) -> None:
+        """Run ``step`` at the start of this context's next writing transaction (see ``flush_deferred``)."""
+        _DEFERRED.set(_DEFERRED.get() + ((self, step),))
+
+    def flush_deferred(self) -> None:
+        """Commit what ``defer`` left pending, in a transaction of its own, unless a write has taken it."""
+        if any(rb is self for rb, _ in _DEFERRED.get()):
+            with self.write():
+                pass
+
+    def discard_deferred(self) -> int:
+        """Drop what ``defer`` left pending (after a failed request); how many steps."""
+        pending = _DEFERRED.get()
+        _DEFERRED.set(tuple(p for p in pending if p[0] is not self))
+        return len(pending) - len(_DEFERRED.get())
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
@@ -440,12 +477,26 @@ class Recordbase:
         with self.write() as conn:
             return auth.create_token(conn, actor, email, name=name, expires_days=expires_days, apps=apps)
 
-    def actor_for_token(self, secret: str, *, source: str | None = None) -> Actor | None:
-        """The acting user of a bearer token as of now (``None`` if it does not work); every use is audited."""
+    def actor_for_token(self, secret: str, *, source: str | None = None, audit_with_next_write: bool = False) -> Actor | None:
+        """The acting user of a bearer token as of now (``None`` if it does not work); every use is audited.
+
+        With ``audit_with_next_write`` the ``token_use`` entry goes into this
+        context's next writing transaction (``defer``), so a request that
+        writes commits once; the caller must then ``flush_deferred`` before it
+        answers. A token that no longer works is audited at once.
+        """
         from . import auth
 
-        with self.write() as conn:
-            return auth.actor_for_token(conn, secret, source=source)
+        check = auth.check_token(self.reader, secret)
+        if check is None:
+            return None
+        step = partial(auth.record_token_use, check=check, source=source)
+        if audit_with_next_write and check.opens is not None:
+            self.defer(step)
+        else:
+            with self.write() as conn:
+                step(conn)
+        return check.opens
 
     def revoke_token(self, actor: Actor, token_id: int) -> None:
         from . import auth
@@ -498,12 +549,11 @@ class Recordbase:
         cached = self._schemas.get(slug)
         if cached is not None:
             # Every request asks: one prepared statement on a driver connection, no transaction.
-            if self._app_version is None:
-                self._app_version = PreparedSelect(
-                    self.engine.dialect, sa.select(apps_t.c.version).where(apps_t.c.slug == sa.bindparam("slug"))
-                )
+            version_of = self.reader.prepared(
+                "app_version", lambda: sa.select(apps_t.c.version).where(apps_t.c.slug == sa.bindparam("slug"))
+            )
             with self.reader.connection() as dbapi:
-                row = self._app_version.first(dbapi, {"slug": slug})
+                row = version_of.first(dbapi, {"slug": slug})
             if row is not None and row[0] == cached.version:
                 return cached
         with self.read() as conn:

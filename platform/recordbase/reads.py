@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -63,6 +63,7 @@ class FastReader:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self._local = threading.local()
+        self._prepared: dict[str, PreparedSelect] = {}
         url = engine.url
         self._sqlite_path = url.database if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") else None
 
@@ -74,6 +75,13 @@ class FastReader:
             conn.execute("PRAGMA busy_timeout=30000")
             self._local.conn = conn
         return conn
+
+    def prepared(self, name: str, build: Callable[[], sa.Select[Any]]) -> PreparedSelect:
+        """The statement ``build`` makes, compiled on first use under ``name``."""
+        found = self._prepared.get(name)
+        if found is None:
+            found = self._prepared[name] = PreparedSelect(self.engine.dialect, build())
+        return found
 
     @contextmanager
     def connection(self, *, snapshot: bool = False) -> Iterator[Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -93,14 +93,14 @@ def declared_roles(definition: Mapping[str, Any]) -> list[str]:
 _DECLARED: weakref.WeakKeyDictionary[sa.Engine, dict[tuple[Any, ...], frozenset[str]]] = weakref.WeakKeyDictionary()
 
 
-def _declared(conn: sa.Connection, key: tuple[Any, ...]) -> frozenset[str]:
-    cache = _DECLARED.get(conn.engine)
+def _declared(engine: sa.Engine, key: tuple[Any, ...], definition_of: Callable[[int], Any]) -> frozenset[str]:
+    """The roles declared by the app ``key`` names; ``definition_of(app id)`` loads its definition on a miss."""
+    cache = _DECLARED.get(engine)
     if cache is None:
-        cache = _DECLARED[conn.engine] = {}
+        cache = _DECLARED[engine] = {}
     found = cache.get(key)
     if found is None:
-        definition = conn.execute(sa.select(apps_t.c.definition).where(apps_t.c.id == key[0])).scalar()
-        found = frozenset(declared_roles(definition or {}))
+        found = frozenset(declared_roles(definition_of(key[0]) or {}))
         if len(cache) > 1000:
             cache.clear()
         cache[key] = found
@@ -152,15 +152,31 @@ def load_actor(conn: sa.Connection, user_id: int) -> Actor | None:
     (from the membership or from the app's definition) counts at once.
     """
     user = conn.execute(sa.select(users_t).where(users_t.c.id == user_id)).mappings().first()
-    if user is None or not user["is_active"]:
+    if user is None:
+        return None
+    memberships = conn.execute(MEMBERSHIPS, {"user_id": user_id}).all()
+    return actor_from(
+        conn.engine, user, memberships,
+        lambda app_id: conn.execute(sa.select(apps_t.c.definition).where(apps_t.c.id == app_id)).scalar(),
+    )
+
+
+# A user's roles with what names the app's version: (app id, version, updated_at, slug, role).
+MEMBERSHIPS = (
+    sa.select(apps_t.c.id, apps_t.c.version, apps_t.c.updated_at, apps_t.c.slug, members_t.c.role)
+    .join(apps_t, apps_t.c.id == members_t.c.app_id).where(members_t.c.user_id == sa.bindparam("user_id"))
+)
+
+
+def actor_from(
+    engine: sa.Engine, user: Mapping[Any, Any], memberships: Iterable[Sequence[Any]], definition_of: Callable[[int], Any],
+) -> Actor | None:
+    """The actor for a user row and its ``MEMBERSHIPS`` rows (``None`` if inactive); a role the app no longer declares counts for nothing."""
+    if not user["is_active"]:
         return None
     roles: dict[str, set[str]] = {}
-    rows = conn.execute(
-        sa.select(apps_t.c.id, apps_t.c.version, apps_t.c.updated_at, apps_t.c.slug, members_t.c.role)
-        .join(apps_t, apps_t.c.id == members_t.c.app_id).where(members_t.c.user_id == user_id)
-    ).all()
-    for app_id, version, updated_at, slug, role in rows:
-        if role in _declared(conn, (app_id, version, updated_at)):
+    for app_id, version, updated_at, slug, role in memberships:
+        if role in _declared(engine, (app_id, version, updated_at), definition_of):
             roles.setdefault(slug, set()).add(role)
     return Actor.user(
         user["id"], user["display_name"], is_admin=user["is_admin"], attributes=user["attributes"] or {},
