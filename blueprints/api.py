@@ -15,8 +15,11 @@ request must then carry the CSRF token (``X-CSRFToken``; cookie-authenticated
 responses hand it out in the same header). The actor is loaded once per
 request, so revoking a token or deactivating a user counts at the next one.
 
-**Limits.** Rate limits (flask-limiter) per caller — token, session user or,
-for anonymous calls, address — and per address: ``RECORDBASE_RATE_LIMIT``
+**Limits.** Rate limits (the ``limits`` library, on flask-limiter's storage;
+``limit_rate``) per caller — token, session user or, for anonymous calls,
+address — and per address, counted before authentication; every answer
+carries ``X-RateLimit-Limit/-Remaining/-Reset`` of the tighter one, and a
+429 says when to come back in ``Retry-After``: ``RECORDBASE_RATE_LIMIT``
 (default ``600/minute``), ``RECORDBASE_RATE_LIMIT_IP`` (default the same),
 stored in ``RECORDBASE_RATELIMIT_STORAGE`` (default ``memory://``: per
 process; give ``redis://…`` or ``memcached://…`` to share between workers).
@@ -35,8 +38,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import re
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
 from decimal import Decimal
@@ -44,10 +49,11 @@ from itertools import chain
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request, session, url_for
-from flask_limiter import Limiter, RateLimitExceeded
+from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
+from limits import parse as parse_limit
 from recordbase import dashboards
 from recordbase.actor import Actor
 from recordbase.errors import Conflict, NotFound, Problem, QueryError, ValidationError
@@ -111,6 +117,31 @@ def _unauthorized(detail: str, *, invalid: bool) -> BaseResponse:
 
 
 @bp.before_request
+def limit_rate() -> BaseResponse | None:
+    """Count the call against its caller's and its address's limits: over either, 429 before anything runs.
+
+    The counting is the ``limits`` library's, on flask-limiter's storage and
+    strategy (as sign-in throttling in ``accounts.py``); the two API limits
+    are applied here rather than by flask-limiter's decorators, whose
+    per-request resolution cost more than the counting itself.
+    """
+    g.api_limit = None
+    limiter: Limiter = current_app.extensions["recordbase_limiter"]
+    if not limiter.enabled:
+        return None
+    strategy = limiter.limiter
+    for kind, item, key in zip(("caller", "address"), current_app.extensions["recordbase_api_limits"],
+                               (caller_key(), get_remote_address()), strict=True):
+        allowed = strategy.hit(item, "recordbase", "api", kind, key)
+        stats = strategy.get_window_stats(item, "recordbase", "api", kind, key)
+        if not allowed or g.api_limit is None or stats.remaining < g.api_limit[1].remaining:
+            g.api_limit = (item, stats)  # the limit closest to running out, for the headers
+        if not allowed:
+            return problem_response(429, f"too many requests ({item}); wait and try again")
+    return None
+
+
+@bp.before_request
 def authenticate() -> BaseResponse | None:
     g.api_actor = None
     g.api_via = None
@@ -151,6 +182,13 @@ def finish(response: BaseResponse) -> BaseResponse:
     # Records carry personal data: never cached, and the answer depends on who asks.
     response.headers.setdefault("Cache-Control", "no-store")
     response.vary.update(("Authorization", "Cookie"))
+    limit = g.get("api_limit")
+    if limit is not None:
+        item, stats = limit
+        response.headers["X-RateLimit-Limit"] = str(item.amount)
+        response.headers["X-RateLimit-Remaining"] = str(stats.remaining)
+        response.headers["X-RateLimit-Reset"] = str(int(stats.reset_time))
+        response.headers["Retry-After"] = str(max(1, math.ceil(stats.reset_time - time.time())))
     if g.get("api_via") == "session":
         response.headers["X-CSRFToken"] = generate_csrf()
     return response
@@ -770,29 +808,17 @@ def caller_key() -> str:
     return "ip:" + (request.remote_addr or "unknown")
 
 
-def handle_rate_limit(error: RateLimitExceeded) -> BaseResponse:
-    return problem_response(
-        429,
-        f"too many requests ({error.description}); wait and try again",
-        response=error.get_response(),
-    )
-
-
 def init_app(app: Flask) -> None:
     rate = config_value(app, "RECORDBASE_RATE_LIMIT", "600/minute")
     limiter = Limiter(
         get_remote_address,
         app=app,
-        headers_enabled=True,
         key_prefix="recordbase",
         storage_uri=config_value(app, "RECORDBASE_RATELIMIT_STORAGE", "memory://"),
     )
-    limiter.limit(rate, key_func=caller_key)(bp)
-    limiter.limit(config_value(app, "RECORDBASE_RATE_LIMIT_IP", rate), key_func=get_remote_address)(
-        bp
-    )
     app.extensions["recordbase_limiter"] = limiter
-    app.register_error_handler(RateLimitExceeded, handle_rate_limit)
+    app.extensions["recordbase_api_limits"] = (
+        parse_limit(rate), parse_limit(config_value(app, "RECORDBASE_RATE_LIMIT_IP", rate)))
     app.extensions["csrf"].exempt(
         bp
     )  # checked in authenticate(), for cookie-authenticated calls only

@@ -1101,8 +1101,12 @@ def test_rate_limit_per_token_is_429(rb: Recordbase, limited_app: Flask) -> None
     client = limited_app.test_client()
     first = {"Authorization": f"Bearer {rb.create_token(SYSTEM, 'rep@example.com')[1]}"}
     second = {"Authorization": f"Bearer {rb.create_token(SYSTEM, 'viewer@example.com')[1]}"}
+    remaining = []
     for _ in range(3):
-        assert client.get(f"{DEALS}/records", headers=first).status_code == 200
+        response = client.get(f"{DEALS}/records", headers=first)
+        assert response.status_code == 200 and response.headers["X-RateLimit-Limit"] == "3"
+        remaining.append(response.headers["X-RateLimit-Remaining"])
+    assert remaining == ["2", "1", "0"]  # the tighter of the two limits: the token's
     response = client.get(f"{DEALS}/records", headers=first)
     body = problem(response, 429)
     assert "3 per 1 minute" in body["detail"]
