@@ -32,6 +32,7 @@ from . import (
     identity,
     inbox,
     pages,
+    ratelimits,
     record_page,
     records_pages,
     views_pages,
@@ -71,6 +72,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     pages.init_app(app)
     i18n.init_app(app)
     health.init_app(app)
+    ratelimits.init_app(app)
     api.init_app(app)
     docs.init_app(app)
     assets.init_app(app)

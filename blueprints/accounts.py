@@ -4,7 +4,7 @@
 ``Recordbase.authenticate``, which audits every attempt (``login`` /
 ``login_failed``, with the client's address). A failure says only "wrong email
 or password", whichever was wrong. Failed attempts are counted with the app's
-flask-limiter storage per client address (``RECORDBASE_LOGIN_LIMIT_IP``,
+rate-limit storage (``ratelimits.py``) per client address (``RECORDBASE_LOGIN_LIMIT_IP``,
 default ``20/minute;100/hour``) and per email (``RECORDBASE_LOGIN_LIMIT``,
 default ``5/minute;20/hour``); once either is used up, sign-in answers 429
 with ``Retry-After`` until the window passes, even for the right password.
@@ -44,10 +44,8 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_limiter import Limiter
 from flask_login import current_user, login_user, logout_user
 from limits import RateLimitItem, parse_many
-from recordbase import serving  # noqa: F401  (registers the sqlite:// rate-limit storage)
 from recordbase.errors import PermissionDenied, ValidationError
 from recordbase.users import MIN_PASSWORD_LENGTH
 from werkzeug.wrappers import Response as BaseResponse
@@ -56,6 +54,7 @@ from .config import config_value
 from .i18n import LANGUAGES
 from .identity import SessionUser
 from .pages import actor, engine, login_redirect, page_blueprint, safe_next
+from .ratelimits import RateCounter
 
 bp = page_blueprint(Blueprint("accounts", __name__))
 
@@ -88,8 +87,8 @@ def _password_keys() -> list[tuple[str, str, str]]:
     return [("RECORDBASE_LOGIN_LIMIT", "password-user", str(actor().user_id))]
 
 
-def _limiter() -> Limiter:
-    limiter: Limiter = current_app.extensions["recordbase_limiter"]
+def _limiter() -> RateCounter:
+    limiter: RateCounter = current_app.extensions["recordbase_limiter"]
     return limiter
 
 

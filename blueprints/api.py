@@ -15,8 +15,7 @@ request must then carry the CSRF token (``X-CSRFToken``; cookie-authenticated
 responses hand it out in the same header). The actor is loaded once per
 request, so revoking a token or deactivating a user counts at the next one.
 
-**Limits.** Rate limits (the ``limits`` library, on flask-limiter's storage;
-``limit_rate``) per caller — token, session user or, for anonymous calls,
+**Limits.** Rate limits (``limit_rate``, counted by ``ratelimits.py``) per caller — token, session user or, for anonymous calls,
 address — and per address, counted before authentication; every answer
 carries ``X-RateLimit-Limit/-Remaining/-Reset`` of the tighter one, and a
 429 says when to come back in ``Retry-After``: ``RECORDBASE_RATE_LIMIT``
@@ -49,8 +48,6 @@ from itertools import chain
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request, session, url_for
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from limits import parse as parse_limit
@@ -69,6 +66,7 @@ from werkzeug.wsgi import wrap_file
 from . import openapi
 from .config import config_value, engine
 from .errors import problem_response
+from .ratelimits import RateCounter
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -120,18 +118,17 @@ def _unauthorized(detail: str, *, invalid: bool) -> BaseResponse:
 def limit_rate() -> BaseResponse | None:
     """Count the call against its caller's and its address's limits: over either, 429 before anything runs.
 
-    The counting is the ``limits`` library's, on flask-limiter's storage and
-    strategy (as sign-in throttling in ``accounts.py``); the two API limits
-    are applied here rather than by flask-limiter's decorators, whose
-    per-request resolution cost more than the counting itself.
+    Counted with the app's ``RateCounter`` (``ratelimits.py``), as sign-in
+    throttling is; flask-limiter's decorators did the same and cost more per
+    request than the counting itself.
     """
     g.api_limit = None
-    limiter: Limiter = current_app.extensions["recordbase_limiter"]
+    limiter: RateCounter = current_app.extensions["recordbase_limiter"]
     if not limiter.enabled:
         return None
     strategy = limiter.limiter
     for kind, item, key in zip(("caller", "address"), current_app.extensions["recordbase_api_limits"],
-                               (caller_key(), get_remote_address()), strict=True):
+                               (caller_key(), request.remote_addr or "unknown"), strict=True):
         allowed = strategy.hit(item, "recordbase", "api", kind, key)
         stats = strategy.get_window_stats(item, "recordbase", "api", kind, key)
         if not allowed or g.api_limit is None or stats.remaining < g.api_limit[1].remaining:
@@ -810,13 +807,6 @@ def caller_key() -> str:
 
 def init_app(app: Flask) -> None:
     rate = config_value(app, "RECORDBASE_RATE_LIMIT", "600/minute")
-    limiter = Limiter(
-        get_remote_address,
-        app=app,
-        key_prefix="recordbase",
-        storage_uri=config_value(app, "RECORDBASE_RATELIMIT_STORAGE", "memory://"),
-    )
-    app.extensions["recordbase_limiter"] = limiter
     app.extensions["recordbase_api_limits"] = (
         parse_limit(rate), parse_limit(config_value(app, "RECORDBASE_RATE_LIMIT_IP", rate)))
     app.extensions["csrf"].exempt(

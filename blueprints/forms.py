@@ -26,7 +26,7 @@ table also make and revoke its public links there.
 shows the form of a link that works (404 otherwise) with no data in it,
 one unticked consent per purpose and one per sensitive field, and a honeypot
 input people never see; it goes through ``recordbase.public_forms.submit``.
-Submissions are counted per client address with the app's flask-limiter
+Submissions are counted per client address with the app's rate-limit
 storage (``RECORDBASE_PUBLIC_FORM_LIMIT``, default ``10/minute;100/hour``);
 beyond it the page answers 429. Success leads to ``/f/<token>/thanks``.
 
