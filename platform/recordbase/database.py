@@ -40,6 +40,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True, **kwargs)
 
 
+# Reads map the database file instead of copying each page into every connection's own cache:
+# a filtered count that visits pages all over a big table took half the time, and the pages are
+# shared by every connection and worker (the operating system's page cache). Writes still go
+# through the WAL. See https://sqlite.org/mmap.html.
+SQLITE_MMAP_BYTES = 256 * 1024 * 1024
+
+
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy emit BEGIN itself (pysqlite's implicit transactions are
     # unreliable with DDL); see the SQLAlchemy SQLite dialect documentation.
@@ -49,6 +56,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
     cursor.close()
 
 

@@ -19,6 +19,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from .database import SQLITE_MMAP_BYTES
+
 
 class PreparedSelect:
     """A Core SELECT compiled once to driver SQL, with its columns' result processors."""
@@ -73,6 +75,7 @@ class FastReader:
             conn = sqlite3.connect(self._sqlite_path, isolation_level=None, timeout=30)  # type: ignore[arg-type]
             conn.execute("PRAGMA query_only=ON")
             conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
             self._local.conn = conn
         return conn
 
