@@ -4,10 +4,11 @@
 ``Recordbase.authenticate``, which audits every attempt (``login`` /
 ``login_failed``, with the client's address). A failure says only "wrong email
 or password", whichever was wrong. Failed attempts are counted with the app's
-rate-limit storage (``ratelimits.py``) per client address (``RECORDBASE_LOGIN_LIMIT_IP``,
-default ``20/minute;100/hour``) and per email (``RECORDBASE_LOGIN_LIMIT``,
-default ``5/minute;20/hour``); once either is used up, sign-in answers 429
-with ``Retry-After`` until the window passes, even for the right password.
+rate-limit counters (``ratelimits.py``) per client address
+(``RECORDBASE_LOGIN_LIMIT_IP``, default ``20/minute;100/hour``) and per
+email (``RECORDBASE_LOGIN_LIMIT``, default ``5/minute;20/hour``); once either
+is used up, sign-in answers 429 with ``Retry-After`` until the window
+passes, even for the right password.
 The counters are shared by every process of the server when
 ``RECORDBASE_RATELIMIT_STORAGE`` is shared: ``redis://…`` across machines, or
 ``sqlite:///<absolute path>`` across the workers of one machine

@@ -8,15 +8,16 @@ as ``application/problem+json`` through ``errors.py``.
 **Who is calling.** ``Authorization: Bearer <token>`` (a personal access token)
 is resolved with ``Recordbase.actor_for_token``, which loads the user as of
 now and audits every use — inside the request's own writing transaction when
-it has one, else just before the answer (``flush_deferred``); a missing or refused token is 401 with
-``WWW-Authenticate: Bearer``. Without the header, a signed-in page user (the
+it has one, else just before the answer (``flush_deferred``); a missing or
+refused token is 401 with ``WWW-Authenticate: Bearer``. Without the header, a signed-in page user (the
 session cookie, see ``identity.py``) is the caller, and every state-changing
 request must then carry the CSRF token (``X-CSRFToken``; cookie-authenticated
 responses hand it out in the same header). The actor is loaded once per
 request, so revoking a token or deactivating a user counts at the next one.
 
-**Limits.** Rate limits (``limit_rate``, counted by ``ratelimits.py``) per caller — token, session user or, for anonymous calls,
-address — and per address, counted before authentication; every answer
+**Limits.** Rate limits (``limit_rate``, counted by ``ratelimits.py``) per
+caller — token, session user or, for anonymous calls, address — and per
+address, counted before authentication; every answer
 carries ``X-RateLimit-Limit/-Remaining/-Reset`` of the tighter one, and a
 429 says when to come back in ``Retry-After``: ``RECORDBASE_RATE_LIMIT``
 (default ``600/minute``), ``RECORDBASE_RATE_LIMIT_IP`` (default the same),

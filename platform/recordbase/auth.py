@@ -168,9 +168,10 @@ def record_token_use(conn: sa.Connection, check: TokenCheck, *, source: str | No
         who = check.actor or Actor.user(check.user_id, f"user {check.user_id}")
         write_audit(conn, who, "token_rejected", entries=[(None, {**details, "reason": check.reason})])
         return
+    assert check.actor is not None  # a token that works has an actor
     if check.touch:
         conn.execute(sa.update(tokens_t).where(tokens_t.c.id == check.token_id).values(last_used_at=utcnow()))
-    write_audit(conn, check.actor, "token_use", entries=[(None, details)])  # type: ignore[arg-type]
+    write_audit(conn, check.actor, "token_use", entries=[(None, details)])
 
 
 def revoke_token(conn: sa.Connection, actor: Actor, token_id: int) -> None:
