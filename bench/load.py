@@ -45,9 +45,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from processes import free_port, stop_process
+from processes import HOST, free_port, serve_command, stop_process
 
-HOST = "127.0.0.1"  # loopback only: this script never talks to another machine
 TABLE = "/api/v1/apps/load/tables/items/records"
 APP = {
     "slug": "load",
@@ -166,21 +165,7 @@ def start_server(
 ) -> subprocess.Popen[bytes]:
     log = open(Path(env["RECORDBASE_INSTANCE_PATH"]) / "server.log", "wb")  # noqa: SIM115
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "recordbase.cli",
-            "serve",
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--threads",
-            str(threads),
-            "--no-webhooks",
-        ],
+        serve_command(port, workers, threads),
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -9,8 +9,28 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 
-HOST = "127.0.0.1"
+HOST = "127.0.0.1"  # loopback only: the benchmarks never talk to another machine
+
+
+def serve_command(port: int, workers: int, threads: int) -> list[str]:
+    """``recordbase serve`` on HOST:port as production runs it (gunicorn), without the webhook sender."""
+    return [
+        sys.executable,
+        "-m",
+        "recordbase.cli",
+        "serve",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--no-webhooks",
+    ]
 
 
 def free_port() -> int:

@@ -106,10 +106,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from processes import free_port, stop_process
+from processes import HOST, free_port, serve_command, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"  # loopback only: this script never talks to another machine
 APP_SLUG = "restbench"
 RECORDS = f"/api/v1/apps/{APP_SLUG}/tables/deals/records"
 USER_EMAIL = "bench@example.org"
@@ -831,21 +830,7 @@ class Run:
                 str(args.profile or ""),
             ]
         else:
-            command = [
-                sys.executable,
-                "-m",
-                "recordbase.cli",
-                "serve",
-                "--host",
-                HOST,
-                "--port",
-                str(port),
-                "--workers",
-                str(args.workers),
-                "--threads",
-                str(args.threads),
-                "--no-webhooks",
-            ]
+            command = serve_command(port, args.workers, args.threads)
         log = open(self.scratch / "server.log", "wb")  # noqa: SIM115 - the server writes it until it stops
         start = time.perf_counter()
         self.server = subprocess.Popen(
