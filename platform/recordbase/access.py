@@ -163,7 +163,7 @@ class Access:
     # How each combination of matching roles presents the fields (see ``present``), built on first use.
     _plans: dict[tuple[int, ...], dict[str, bool]] = field(default_factory=dict, repr=False, compare=False)
     # The fields each combination of roles may write (see ``writable``).
-    _writes: dict[tuple[Any, ...], frozenset[str]] = field(default_factory=dict, repr=False, compare=False)
+    _writes: dict[tuple[int, ...], frozenset[str]] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def for_actor(cls, actor: Actor, ts: TableSchema) -> Access:
@@ -321,7 +321,7 @@ class Access:
         """``PermissionDenied`` naming each field in ``slugs`` that no role in ``roles`` may write."""
         if self.full:
             return
-        key = ("w", *map(id, roles))
+        key = tuple(map(id, roles))
         allowed = self._writes.get(key)
         if allowed is None:
             allowed = self._writes[key] = frozenset(

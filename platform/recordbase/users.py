@@ -152,7 +152,7 @@ def load_actor(conn: sa.Connection, user_id: int) -> Actor | None:
     (from the membership or from the app's definition) counts at once.
     """
     user = conn.execute(sa.select(users_t).where(users_t.c.id == user_id)).mappings().first()
-    if user is None:
+    if user is None or not user["is_active"]:
         return None
     memberships = conn.execute(MEMBERSHIPS, {"user_id": user_id}).all()
     return actor_from(
