@@ -37,6 +37,26 @@ _database_numbers = itertools.count(1)
 XDG_WARNING = "ignore:XDG_RUNTIME_DIR is not set"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashes() -> Iterator[None]:
+    """Passwords hashed in the test process use argon2-cffi's CHEAPEST profile.
+
+    The product's argon2 parameters take 64 MiB and about 0.1 s a hash on
+    purpose; the suite creates thousands of users and signs them in, which cost
+    a third of its time. The same code hashes and verifies, only with
+    parameters argon2-cffi publishes for tests. The commands and servers the
+    tests start as subprocesses keep the product's parameters, and
+    ``test_cli`` checks that the admin ``init`` creates carries them.
+    """
+    from argon2 import PasswordHasher, profiles
+    from recordbase import users
+
+    product = users._hasher
+    users._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
+    yield
+    users._hasher = product
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--databases",

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import argon2
 import pytest
 import sqlalchemy as sa
 from conftest import Cli, clean_env, run_cli
@@ -81,6 +82,8 @@ def test_init_prints_a_generated_password_the_first_time_only(
         with rb.read() as conn:
             admin = users.find_user(conn, "admin@localhost")
         assert admin is not None and users.verify_password(admin["password_hash"], match.group(1))
+        # Hashed by the command, outside the tests' cheap hashing: with the product's argon2 parameters.
+        assert argon2.extract_parameters(admin["password_hash"]) == users.PASSWORD_HASHING
     finally:
         rb.dispose()
 
