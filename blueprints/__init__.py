@@ -21,6 +21,7 @@ from . import (
     admin,
     api,
     assets,
+    automation_runs,
     builder,
     compliance,
     docs,
@@ -85,6 +86,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     views_pages.init_app(app)
     inbox.init_app(app)
     builder.init_app(app)
+    automation_runs.init_app(app)
     gallery.init_app(app)
     compliance.init_app(app)
     trust_proxies(app)

@@ -287,6 +287,7 @@ def test_cli_runs_scheduled_automations_and_shows_the_log(cli: Any, engine: Reco
     assert "sales.deals closing_soon: 0 fired, 0 failed, 0 stopped" in again.out
     log = cli("automations", "log", "sales")
     assert any("closing_soon" in line and "\tdone" in line for line in log.out), log.out
+    assert cli("automations", "log", "sales", "--table", "deals", "--status", "failed").out == []
 
 
 def test_form_trigger_runs_for_public_submissions_only(sales: Recordbase) -> None:

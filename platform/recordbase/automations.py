@@ -56,7 +56,7 @@ import sqlalchemy as sa
 
 from .access import Access
 from .actor import Actor
-from .errors import RecordbaseError
+from .errors import NotFound, PermissionDenied, RecordbaseError
 from .fields import FilterContext
 from .models import AutomationRun, Membership, User, utcnow
 from .query import compile_filter
@@ -406,13 +406,63 @@ def _fire(rb: Recordbase, ts: TableSchema, automation: Mapping[str, Any], record
 # --- the log --------------------------------------------------------------------------------
 
 
-def log_entries(rb: Recordbase, app: str, *, automation: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    """Recent runs of an app's automations, newest first."""
+RUN_STATUSES = ("done", "failed", "stopped")
+
+
+def readable_tables(rb: Recordbase, actor: Actor, app: str) -> list[TableSchema]:
+    """The tables of ``app`` whose automation runs ``actor`` may read: all for administrators, else those it manages.
+
+    A run holds ids, slugs and the engine's messages, never values; it is still
+    only for who builds the table (administrators, or a role with ``manage``).
+    ``NotFound`` for an app the actor has no role in (as for a missing one),
+    ``PermissionDenied`` for a role that manages none of its tables.
+    """
     schema = rb.app(app)
-    names = {t.pk: t.slug for t in schema.tables.values()}
-    stmt = sa.select(runs_t).where(runs_t.c.app_id == schema.pk).order_by(runs_t.c.id.desc()).limit(limit)
+    if actor.kind == "system" or actor.is_admin:
+        return list(schema.tables.values())
+    if not actor.roles_in(app):
+        raise NotFound(f'no app "{app}"')
+    managed = [ts for ts in schema.tables.values() if any(r.can("manage") for r in Access.for_actor(actor, ts).roles)]
+    if not managed:
+        raise PermissionDenied(f'you may not read the automation runs of "{app}": you manage none of its tables')
+    return managed
+
+
+def run_log(
+    rb: Recordbase, actor: Actor, app: str, *, table: str | None = None, automation: str | None = None,
+    status: str | None = None, before: int | None = None, limit: int = 50,
+) -> list[dict[str, Any]]:
+    """Runs of an app's automations, newest first, on the tables ``actor`` may see them for.
+
+    Narrowed to one ``table``, one ``automation`` (its slug), one ``status``
+    (:data:`RUN_STATUSES`); ``before`` is a run id, for the next page. Each run
+    carries its ``table`` slug and the automation's ``label`` as defined now
+    (``None`` when the automation was removed since).
+    """
+    tables = {ts.pk: ts for ts in readable_tables(rb, actor, app)}
+    if table is not None:
+        tables = {pk: ts for pk, ts in tables.items() if ts.slug == table}
+        if not tables:
+            raise NotFound(f'no table "{table}" in "{app}" whose automations you may read')
+    if status is not None and status not in RUN_STATUSES:
+        raise RecordbaseError(f'unknown run status "{status}": expected one of {", ".join(RUN_STATUSES)}')
+    stmt = (
+        sa.select(runs_t)
+        .where(runs_t.c.app_id == rb.app(app).pk, runs_t.c.table_id.in_(list(tables)))
+        .order_by(runs_t.c.id.desc())
+        .limit(limit)
+    )
     if automation is not None:
         stmt = stmt.where(runs_t.c.automation == automation)
+    if status is not None:
+        stmt = stmt.where(runs_t.c.status == status)
+    if before is not None:
+        stmt = stmt.where(runs_t.c.id < before)
     with rb.read() as conn:
         rows = conn.execute(stmt).mappings().all()
-    return [{**dict(r), "table": names.get(r["table_id"], "")} for r in rows]
+    out = []
+    for r in rows:
+        ts = tables[r["table_id"]]
+        defined = next((a for a in ts.definition.get("automations") or [] if a.get("slug") == r["automation"]), None)
+        out.append({**dict(r), "table": ts.slug, "label": defined.get("label") if defined else None})
+    return out

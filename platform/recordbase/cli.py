@@ -16,6 +16,7 @@ import click
 import sqlalchemy as sa
 
 from .actor import Actor
+from .automations import RUN_STATUSES
 from .config import Settings
 from .core import Recordbase, check_all
 from .definition import load_definition_file
@@ -517,13 +518,16 @@ def automations_run() -> None:
 
 @automations.command("log")
 @click.argument("app")
+@click.option("--table", default=None, help="Only this table's automations.")
 @click.option("--automation", default=None, help="Only this automation's runs.")
+@click.option("--status", type=click.Choice(RUN_STATUSES), default=None, help="Only runs that ended so.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
-def automations_log(app: str, automation: str | None, limit: int) -> None:
+def automations_log(app: str, table: str | None, automation: str | None, status: str | None, limit: int) -> None:
     """Recent runs, newest first: when, table, automation, record, trigger, status, error."""
-    from .automations import log_entries
+    from .automations import run_log
 
-    for e in log_entries(_engine(), app, automation=automation, limit=limit):
+    runs = run_log(_engine(), CLI_ACTOR, app, table=table, automation=automation, status=status, limit=limit)
+    for e in runs:
         click.echo(
             f"{e['created_at']:%Y-%m-%d %H:%M:%S}\t{e['table']}\t{e['automation']}\t{e['record_id'] or ''}"
             f"\t{e['trigger']}\t{e['status']}\t{e['error'] or ''}"
