@@ -122,10 +122,7 @@ def runs(app: str) -> Response:
     visible = {ts.slug: ts for ts in readable_tables(rb, who, app)}  # NotFound / PermissionDenied: the engine decides
     definition = rb.app(app).definition
     choices = [
-        {
-            "value": f"{slug}/{a['slug']}",
-            "label": f"{label(ts.definition.get('label')) or slug} · {label(a.get('label')) or a['slug']}",
-        }
+        (f"{slug}/{a['slug']}", f"{label(ts.definition.get('label')) or slug} · {label(a.get('label')) or a['slug']}")
         for slug, ts in visible.items()
         for a in ts.definition.get("automations") or []
     ]
@@ -157,7 +154,7 @@ def runs(app: str) -> Response:
             app={"slug": app, "label": label(definition.get("label")) or app},
             runs=[run_row(r, app, visible, names) for r in shown],
             choices=choices,
-            statuses=status_names(),
+            statuses=status_names().items(),
             form={"automation": chosen if table else "", "status": status},
             errors=errors,
             older_url=older,

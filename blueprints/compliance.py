@@ -420,10 +420,10 @@ def audit() -> Response:
         if current > 1
         else None,
         next_url=url_for("compliance.audit", **params, page=current + 1) if more else None,
-        users=users,
-        tables=catalogue.table_choices(),
-        apps=sorted(catalogue.apps.values()),
-        actions=action_names(),
+        # The filters' choices, as (value, text): apps, then their tables; users; actions.
+        places=[*sorted(catalogue.apps.values()), *((t["value"], t["label"]) for t in catalogue.table_choices())],
+        people=[(u["id"], f"{u['display_name']} ({u['email']})") for u in users],
+        actions=action_names().items(),
     )
 
 
