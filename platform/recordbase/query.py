@@ -242,15 +242,19 @@ def compile_sort(ts: TableSchema, sort: Sequence[Any] | str | None, ctx: FilterC
     return keys
 
 
-def order_by(keys: Sequence[SortKey]) -> list[sa.ColumnElement[Any]]:
+def order_by(keys: Sequence[SortKey], labels: Sequence[sa.Label[Any]] | None = None) -> list[sa.ColumnElement[Any]]:
     """Empty values sort last in both directions, as in a spreadsheet.
 
     The record id is never empty, so it gets a plain ORDER BY: SQLite then
     walks the primary key and stops at the LIMIT instead of sorting every hit.
+    ``labels``: the keys as the statement also selects them. Ordering by
+    their names, SQLite plans a rollup's or lookup's subquery once, not once
+    for the column and again for the sort.
     """
     clauses: list[sa.ColumnElement[Any]] = []
-    for k in keys:
-        clause = k.expression.desc() if k.descending else k.expression.asc()
+    for i, k in enumerate(keys):
+        expression = k.expression if labels is None else labels[i]
+        clause = expression.desc() if k.descending else expression.asc()
         clauses.append(clause if k.field is None else clause.nulls_last())
     return clauses
 

@@ -720,7 +720,7 @@ class RecordStore:
         stmt = sa.select(*base, *key_columns, *flag_columns).where(*where)
         if request.cursor:
             stmt = stmt.where(q.keyset_condition(keys, q.decode_cursor(keys, request.cursor)))
-        stmt = stmt.order_by(*q.order_by(keys)).limit(request.page_size + 1)
+        stmt = stmt.order_by(*q.order_by(keys, key_columns)).limit(request.page_size + 1)
         with self.rb.read() as conn:
             rows = conn.execute(stmt).all()
             more = len(rows) > request.page_size
