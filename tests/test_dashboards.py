@@ -2,7 +2,8 @@
 
 The gallery's CRM app with two dashboard views added on deals: ``dash_sales``
 (number cards, a pie by stage, a line by month, bars by company, owner and
-contact, a card on activities) and ``dash_empty`` (no charts), and a personal
+contact, a card on activities), ``dash_groups`` (grouped by a date, a text, a
+yes/no field and a creation stamp) and ``dash_empty`` (no charts), and a personal
 field ``dash_discount`` that is stored in clear (so it can be summed) but is
 above the marketing role's clearance. The people:
 
@@ -16,6 +17,7 @@ above the marketing role's clearance. The people:
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from pathlib import Path
@@ -53,6 +55,15 @@ CHARTS: list[dict[str, Any]] = [
 ]  # fmt: skip
 
 
+# Charts grouped by a plain value: a date, a text, a yes/no field and a creation stamp.
+GROUP_CHARTS: list[dict[str, Any]] = [
+    {"slug": "by_close_date", "label": "By close date", "type": "bar", "metric": "sum:amount", "group_by": "close_date"},
+    {"slug": "by_name", "label": "By name", "type": "bar", "group_by": "name"},
+    {"slug": "by_done", "label": "Done or not", "type": "pie", "table": "activities", "group_by": "done"},
+    {"slug": "by_created", "label": "By creation", "type": "bar", "group_by": "created"},
+]  # fmt: skip
+
+
 def crm_with_dashboards() -> dict[str, Any]:
     definition = json.loads(CRM.read_text())
     deals = next(t for t in definition["tables"] if t["slug"] == "deals")
@@ -71,6 +82,7 @@ def crm_with_dashboards() -> dict[str, Any]:
             "charts": CHARTS,
         },
         {"slug": "dash_empty", "label": "Nothing yet", "table": "deals", "type": "dashboard"},
+        {"slug": "dash_groups", "label": "Groups", "table": "deals", "type": "dashboard", "charts": GROUP_CHARTS},
     ]
     return definition
 
@@ -138,6 +150,24 @@ def sign_in(client: FlaskClient, who: str) -> None:
 
 
 # --- the engine ------------------------------------------------------------------------------
+
+
+def test_charts_grouped_by_plain_values_name_each_group(rb: Recordbase, world: dict[str, int]) -> None:
+    charts = charts_of(rb, as_user(rb, world["ada"]), "dash_groups")
+    assert {slug: c["group_kind"] for slug, c in charts.items()} == {
+        "by_close_date": "date", "by_name": "value", "by_done": "boolean", "by_created": "datetime",
+    }  # fmt: skip
+    assert points(charts["by_close_date"]) == [
+        ("2026-01-10", "2026-01-10", "1000.00"),
+        ("2026-01-20", "2026-01-20", "250.50"),
+        ("2026-03-05", "2026-03-05", "3000.00"),
+        (None, None, "99.99"),  # Delta has no close date
+    ]
+    assert points(charts["by_name"]) == [(n, n, 1) for n in ("Alpha", "Beta", "Delta", "Gamma")]
+    assert points(charts["by_done"]) == [(False, "false", 1), (True, "true", 1)]
+    created = points(charts["by_created"])
+    assert [value for _key, _label, value in created] == [1, 1, 1, 1]  # one instant per deal
+    assert all(dt.datetime.fromisoformat(key).tzinfo is not None for key, _label, _value in created)
 
 
 def test_every_chart_is_computed_for_a_full_viewer(rb: Recordbase, world: dict[str, int]) -> None:
@@ -302,6 +332,20 @@ def test_the_page_shows_every_chart_with_its_numbers(client: FlaskClient, world:
     assert '<tr><th scope="row">Wang East</th>' in card(page, "by_owner")
     assert "Chen Jing" in card(page, "by_contact")
     assert "You may not read" not in page
+
+
+@pytest.mark.sqlite_only
+def test_the_page_names_plain_groups_in_the_readers_language(client: FlaskClient, world: dict[str, int]) -> None:
+    sign_in(client, "ada")
+    page = client.get("/apps/crm/views/dash_groups").text
+    done = card(page, "by_done")
+    assert '<tr><th scope="row">no</th><td><data value="1">1</data></td></tr>' in done
+    assert '<tr><th scope="row">yes</th><td><data value="1">1</data></td></tr>' in done
+    dates = card(page, "by_close_date")
+    assert '<tr><th scope="row">Jan 10, 2026</th><td><data value="1000.00">CN¥1,000.00</data></td></tr>' in dates
+    assert '<tr><th scope="row">No value</th><td><data value="99.99">CN¥99.99</data></td></tr>' in dates
+    chinese = client.get("/apps/crm/views/dash_groups", headers={"Accept-Language": "zh-CN"}).text
+    assert '<th scope="row">2026年1月10日</th>' in card(chinese, "by_close_date")
 
 
 def test_the_page_in_chinese(client: FlaskClient, world: dict[str, int]) -> None:
