@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from factories import field, link
 from recordbase import Actor, Recordbase, ValidationError, subjects
-from recordbase.errors import PermissionDenied
+from recordbase.errors import NotFound, PermissionDenied
 
 SYSTEM = Actor.system("test")
 EMAIL, PHONE, ID_NUMBER = "Wang.Fang@Example.com", "+8613812345678", "110101199003071234"
@@ -179,6 +180,35 @@ def test_erase_deletes_anonymises_and_erases_history(rb, people):
         assert conn.execute(sa.text("SELECT count(*) FROM rb_consent")).scalar_one() == 1
     assert subjects.find(rb, SYSTEM, emails=[EMAIL], phones=[PHONE]) == []
     assert rb.audit_entries()[-1]["action"] == "subject_erase"
+
+
+def test_a_person_in_the_trash_is_exported_as_deleted_and_erased_from_the_trash(rb, people):
+    contacts = rb.records(SYSTEM, "crm", "contacts")
+    contacts.delete(people["wang"])  # her deal goes with her (cascade); the call keeps its topic
+
+    # What the trash holds is still held: her access request shows it, decrypted, and until when.
+    document = subjects.export(rb, SYSTEM, emails=[EMAIL])
+    trashed = next(r for r in document["records"] if r["table"] == "contacts")
+    assert trashed["in_trash"] is True
+    assert trashed["fields"]["id_number"] == ID_NUMBER and trashed["fields"]["phone"] == PHONE
+    assert trashed["fields"]["name"] == "王芳" and trashed["labels"]["id_number"] == "Id number"
+    expires = (dt.datetime.now(dt.UTC) + dt.timedelta(days=rb.settings.trash_days)).date().isoformat()
+    assert trashed["note"] == f"deleted; kept in the trash until {expires}"
+    assert [(c["purpose"], c["channel"]) for c in trashed["consents"]] == [("marketing", "web form")]
+    json.dumps(document, ensure_ascii=False)
+
+    report = subjects.erase(rb, SYSTEM, emails=[EMAIL])
+    assert [(h.table, h.record_id, h.in_trash) for h in report.deleted] == [("contacts", people["wang"], True)]
+    assert report.files_removed == 1  # her photo; the logo John's record uses stays
+    assert not rb.files.path_for(people["photo"]).exists() and rb.files.path_for(people["shared"]).exists()
+    with pytest.raises(NotFound):
+        contacts.restore(people["wang"])  # nothing of hers left to bring back
+    with rb.read() as conn:
+        kept = conn.execute(sa.text("SELECT table_id, record_id FROM rb_trash WHERE kind = 'record'")).all()
+    assert (rb.app("crm").tables["contacts"].pk, people["wang"]) not in [tuple(r) for r in kept]
+    assert subjects.find(rb, SYSTEM, emails=[EMAIL], phones=[PHONE]) == []
+    count, broken = rb.verify_audit()
+    assert broken is None and count > 10
 
 
 def test_erasure_is_atomic_and_a_dry_run_changes_nothing(rb, people):

@@ -31,12 +31,13 @@ import sqlalchemy as sa
 
 from .actor import Actor
 from .audit import erase_values, write_audit
+from .consent import ledger
 from .errors import PermissionDenied, Problem, ValidationError
 from .fields import Field, FieldValueError
 from .files import files_t
 from .models import utcnow
 from .schema import TableSchema
-from .trash import LinkedRecordError, drop_trashed, erase_for_good, trash_table
+from .trash import LinkedRecordError, drop_trashed, erase_for_good, trash_table, trashed_record
 
 if TYPE_CHECKING:
     from .core import Recordbase
@@ -185,18 +186,20 @@ def export(rb: Recordbase, actor: Actor, *, emails: Iterable[str] = (), phones: 
     records = []
     for hit in hits:
         entry = hit.as_dict()
+        store = rb.records(actor, hit.app, hit.table)
         if hit.in_trash:
-            entry["fields"] = None
-            entry["note"] = "deleted; kept in the trash until it expires"
-        else:
-            store = rb.records(actor, hit.app, hit.table)
-            record = store.get(hit.record_id)
+            # Still held, so still the person's to see: the values as deleted, and until when.
+            with rb.read() as conn:
+                record, expires = trashed_record(store, conn, hit.record_id)
             entry["fields"] = record.as_json(store.ts)["fields"]
-            entry["labels"] = {slug: f.label for slug, f in store.ts.fields.items()}
-            entry["consents"] = [
-                {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in c.items()}
-                for c in store.consents(hit.record_id)
-            ]
+            entry["note"] = f"deleted; kept in the trash until {expires.date().isoformat()}"
+        else:
+            entry["fields"] = store.get(hit.record_id).as_json(store.ts)["fields"]
+        entry["labels"] = {slug: f.label for slug, f in store.ts.fields.items() if slug in entry["fields"]}
+        entry["consents"] = [
+            {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in c.items()}
+            for c in ledger(store, hit.record_id)
+        ]
         records.append(entry)
     with rb.write() as conn:
         write_audit(conn, actor, "subject_export", entries=[(None, {"records": len(records), "request": _request_digest(rb, wanted)})])

@@ -18,7 +18,7 @@ from .models import Trash, utcnow
 from .query import _decode_value, _encode_value
 
 if TYPE_CHECKING:
-    from .records import RecordStore
+    from .records import Record, RecordStore
     from .schema import TableSchema
 
 trash_table: sa.Table = Trash.__table__  # type: ignore[assignment]
@@ -136,6 +136,20 @@ def _trash_entry(store: RecordStore, conn: sa.Connection, record_id: int) -> Any
     if entry is None:
         raise NotFound(f'record {record_id} of "{store.ts.slug}" is not in the trash')
     return entry
+
+
+def trashed_record(store: RecordStore, conn: sa.Connection, record_id: int) -> tuple[Record, dt.datetime]:
+    """A record in the trash as it was when deleted (values decrypted), and when the trash lets it go.
+
+    For a data subject's access request: what is held in the trash is still held.
+    """
+    entry = _trash_entry(store, conn, record_id)
+    row = {k: _decode_value(v) for k, v in entry["payload"]["row"].items()}
+    for key in ("created_at", "updated_at"):
+        if isinstance(row.get(key), str):
+            row[key] = dt.datetime.fromisoformat(row[key])
+    record = store._to_record(row, store.ts.stored_fields, entry["payload"].get("links") or {})
+    return record, entry["expires_at"]
 
 
 def restore_record(store: RecordStore, conn: sa.Connection, record_id: int) -> None:
