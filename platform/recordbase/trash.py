@@ -144,20 +144,22 @@ def trashed_record(store: RecordStore, conn: sa.Connection, record_id: int) -> t
     For a data subject's access request: what is held in the trash is still held.
     """
     entry = _trash_entry(store, conn, record_id)
-    row = {k: _decode_value(v) for k, v in entry["payload"]["row"].items()}
-    for key in ("created_at", "updated_at"):
-        if isinstance(row.get(key), str):
-            row[key] = dt.datetime.fromisoformat(row[key])
-    record = store._to_record(row, store.ts.stored_fields, entry["payload"].get("links") or {})
+    record = store._to_record(_stored_row(store, entry), store.ts.stored_fields, entry["payload"].get("links") or {})
     return record, entry["expires_at"]
 
 
-def restore_record(store: RecordStore, conn: sa.Connection, record_id: int) -> None:
-    entry = _trash_entry(store, conn, record_id)
+def _stored_row(store: RecordStore, entry: Any) -> dict[str, Any]:
+    """A trash entry's row as the table stores it now (columns of fields removed since are left out)."""
     row = {k: _decode_value(v) for k, v in entry["payload"]["row"].items() if k in store.table.c}
     for key in ("created_at", "updated_at"):
         if isinstance(row.get(key), str):
             row[key] = dt.datetime.fromisoformat(row[key])
+    return row
+
+
+def restore_record(store: RecordStore, conn: sa.Connection, record_id: int) -> None:
+    entry = _trash_entry(store, conn, record_id)
+    row = _stored_row(store, entry)
     row["version"] = int(row.get("version") or 1) + 1
     row["updated_at"] = utcnow()
     row["updated_by"] = store.actor.user_id
