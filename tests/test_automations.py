@@ -183,6 +183,30 @@ def test_date_triggers_fire_once_per_record_and_date(sales: Recordbase) -> None:
     assert [(r.automation, r.fired) for r in automations.run_scheduled(sales)] == [("closing_soon", 1)]
 
 
+def test_pruning_the_log_never_lets_a_date_fire_twice(sales: Recordbase) -> None:
+    rep = member(sales, "rep@example.org", "rep")
+    deals = sales.records(SYSTEM, "sales", "deals")
+    now = dt.datetime.now(dt.UTC)
+    tomorrow = (now.date() + dt.timedelta(days=1)).isoformat()
+    deals.create({"name": "Soon", "stage": "open", "owner": rep.user_id, "close_date": tomorrow})  # new_deal runs
+    assert [(r.automation, r.fired) for r in automations.run_scheduled(sales, now=now)] == [("closing_soon", 1)]
+    assert sorted(r["automation"] for r in runs(sales)) == ["closing_soon", "new_deal"]
+
+    assert automations.prune_runs(sales, days=90, now=now) == 0  # nothing old yet
+    # 20 days on, with a 10-day log: the created run goes; the date run stays, as tomorrow's date is
+    # still inside closing_soon's 30-day window and its run is what keeps it from firing again.
+    later = now + dt.timedelta(days=20)
+    assert automations.prune_runs(sales, days=10, now=later) == 1
+    assert [r["automation"] for r in runs(sales)] == ["closing_soon"]
+    assert [(r.automation, r.fired) for r in automations.run_scheduled(sales, now=later)] == [("closing_soon", 0)]
+    # 40 days on the date has left the window: its run goes too, and nothing fires again.
+    much_later = now + dt.timedelta(days=40)
+    assert automations.prune_runs(sales, days=10, now=much_later) == 1
+    assert runs(sales) == []
+    assert [(r.automation, r.fired) for r in automations.run_scheduled(sales, now=much_later)] == [("closing_soon", 0)]
+    assert len(list_notifications(sales, rep)) == 1
+
+
 def test_concurrent_scheduled_runs_fire_once(sales: Recordbase) -> None:
     rep = member(sales, "rep@example.org", "rep")
     deals = sales.records(SYSTEM, "sales", "deals")
@@ -288,6 +312,7 @@ def test_cli_runs_scheduled_automations_and_shows_the_log(cli: Any, engine: Reco
     log = cli("automations", "log", "sales")
     assert any("closing_soon" in line and "\tdone" in line for line in log.out), log.out
     assert cli("automations", "log", "sales", "--table", "deals", "--status", "failed").out == []
+    assert cli("automations", "prune", "--days", "30").out == ["pruned 0 automation runs"]
 
 
 def test_form_trigger_runs_for_public_submissions_only(sales: Recordbase) -> None:

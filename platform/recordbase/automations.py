@@ -407,6 +407,32 @@ def _fire(rb: Recordbase, ts: TableSchema, automation: Mapping[str, Any], record
 
 
 RUN_STATUSES = ("done", "failed", "stopped")
+DEFAULT_KEEP_DAYS = 90
+
+
+def prune_runs(rb: Recordbase, *, days: int = DEFAULT_KEEP_DAYS, now: dt.datetime | None = None) -> int:
+    """Delete the runs logged more than ``days`` ago; returns how many.
+
+    A date trigger's run is also what stops it firing twice for one record and
+    date, so it stays while that date could still be due: a run at time T was
+    for a date that leaves the trigger's window (``since_days``) by T +
+    ``since_days``, whatever the offset. Those runs are kept a day past that.
+    """
+    now = now or utcnow()
+    cutoff = now - dt.timedelta(days=days)
+    still_due = []
+    for listed in rb.list_apps():
+        for ts in rb.app(listed["slug"]).tables.values():
+            for automation in automations_of(ts, "date"):
+                since = int(automation["trigger"].get("since_days", DEFAULT_SINCE_DAYS))
+                window = now - dt.timedelta(days=since + 1)
+                if window < cutoff:
+                    still_due.append(sa.and_(
+                        runs_t.c.table_id == ts.pk, runs_t.c.automation == automation["slug"],
+                        runs_t.c.fire_key.is_not(None), runs_t.c.created_at >= window,
+                    ))
+    with rb.write() as conn:
+        return conn.execute(sa.delete(runs_t).where(runs_t.c.created_at < cutoff, *(sa.not_(c) for c in still_due))).rowcount
 
 
 def readable_tables(rb: Recordbase, actor: Actor, app: str) -> list[TableSchema]:

@@ -16,7 +16,7 @@ import click
 import sqlalchemy as sa
 
 from .actor import Actor
-from .automations import RUN_STATUSES
+from .automations import DEFAULT_KEEP_DAYS, RUN_STATUSES
 from .config import Settings
 from .core import Recordbase, check_all
 from .definition import load_definition_file
@@ -514,6 +514,15 @@ def automations_run() -> None:
         click.echo("no automation has a date trigger")
     if any(r.failed for r in results):
         sys.exit(1)
+
+
+@automations.command("prune")
+@click.option("--days", type=click.IntRange(1), default=DEFAULT_KEEP_DAYS, show_default=True)
+def automations_prune(days: int) -> None:
+    """Drop runs older than DAYS from the log (a date trigger's stay while its date could fire again)."""
+    from .automations import prune_runs
+
+    click.echo(f"pruned {prune_runs(_engine(), days=days)} automation runs")
 
 
 @automations.command("log")
