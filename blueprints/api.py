@@ -52,7 +52,7 @@ from flask import Blueprint, Flask, Response, current_app, g, request, session, 
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from limits import parse as parse_limit
-from recordbase import dashboards
+from recordbase import automations, dashboards
 from recordbase.actor import Actor
 from recordbase.errors import Conflict, NotFound, Problem, QueryError, ValidationError
 from recordbase.exchange import MODES, ImportReport
@@ -790,6 +790,33 @@ def dashboard(app: str, view: str) -> Response:
     ``reason``; a view that is not a dashboard the caller can see is 404.
     """
     return json_response(dashboards.dashboard(engine(), actor(), app, view).as_json())
+
+
+# --- automations -------------------------------------------------------------------------
+
+
+@bp.get("/apps/<app>/automation-runs")
+def automation_runs(app: str) -> Response:
+    """Runs of the app's automations, newest first, on the tables the caller may build.
+
+    As the run history page shows them (``automations.run_log``): ids, counts
+    and the engine's messages, never a record's values. ``next_before`` pages
+    on to older runs (``null`` on the last page).
+    """
+    limit = int_arg("limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    before = int_arg("before", 0, 1, 2**63 - 1) or None
+    found = automations.run_log(
+        engine(), actor(), app, table=text_arg("table"), automation=text_arg("automation"),
+        status=text_arg("status"), before=before, limit=limit + 1,
+    )  # fmt: skip
+    shown = found[:limit]
+    keys = ("id", "table", "automation", "label", "record_id", "trigger", "status", "error", "actions")
+    return json_response(
+        {
+            "runs": [{**{k: r[k] for k in keys}, "created_at": r["created_at"].isoformat()} for r in shown],
+            "next_before": shown[-1]["id"] if len(found) > limit else None,
+        }
+    )
 
 
 # --- wiring ------------------------------------------------------------------------------

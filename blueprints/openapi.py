@@ -16,7 +16,9 @@ Built with apispec. Each app table the caller can see gets its own paths
 
 An app with dashboard views the caller may see also gets
 ``/api/v1/apps/<app>/dashboards/{view}``, answering a ``Dashboard``: every
-chart's data as ``recordbase.dashboards`` computes it for the caller.
+chart's data as ``recordbase.dashboards`` computes it for the caller; one
+with automations on tables the caller may build,
+``/api/v1/apps/<app>/automation-runs`` (``AutomationRuns``).
 
 The document is the caller's view, like ``Recordbase.schema_for``: an
 anonymous request gets the generic part only (``/apps`` and this document),
@@ -31,7 +33,9 @@ from typing import Any
 from apispec import APISpec
 from recordbase.access import OPERATIONS, Access
 from recordbase.actor import Actor
+from recordbase.automations import RUN_STATUSES, readable_tables
 from recordbase.core import Recordbase
+from recordbase.errors import NotFound, PermissionDenied
 from recordbase.schema import TableSchema, record_json_schema
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -777,6 +781,73 @@ def _dashboard_path(spec: APISpec, app: str, definition: Mapping[str, Any]) -> N
     )
 
 
+AUTOMATION_RUNS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Runs of an app's automations, newest first: ids, counts and messages, never a record's values.",
+    "required": ["runs", "next_before"],
+    "properties": {
+        "runs": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "table", "automation", "label", "record_id", "trigger", "status", "error",
+                             "actions", "created_at"],
+                "properties": {
+                    "id": {"type": "integer"},
+                    "table": {"type": "string"},
+                    "automation": {"type": "string", "description": "the automation's slug"},
+                    "label": {**LABEL_SCHEMA, "type": ["string", "object", "null"],
+                              "description": "as defined now; null when the automation was removed since"},
+                    "record_id": {"type": ["integer", "null"]},
+                    "trigger": {"type": "string", "enum": ["created", "updated", "date", "form"]},
+                    "status": {"type": "string", "enum": ["done", "failed", "stopped"]},
+                    "error": {"type": ["string", "null"]},
+                    "actions": {
+                        "type": "array",
+                        "description": 'what each action did: {"action": index, "do": kind, …ids and counts}',
+                        "items": {"type": "object"},
+                    },
+                    "created_at": {"type": "string", "format": "date-time"},
+                },
+            },
+        },
+        "next_before": {"type": ["integer", "null"], "description": "`before` for the next, older page"},
+    },
+}  # fmt: skip
+
+
+def _automation_runs_path(spec: APISpec, rb: Recordbase, actor: Actor, app: str) -> None:
+    """``/apps/<app>/automation-runs`` when the caller may read runs of tables that have automations."""
+    try:
+        tables = [ts.slug for ts in readable_tables(rb, actor, app) if ts.definition.get("automations")]
+    except (NotFound, PermissionDenied):
+        return
+    if not tables:
+        return
+    spec.path(
+        path=f"/api/v1/apps/{app}/automation-runs",
+        operations={
+            "get": {
+                "tags": [app],
+                "summary": "What the app's automations did, newest first (their builders only)",
+                "operationId": f"{app}.automation_runs",
+                "security": BEARER,
+                "parameters": [
+                    _query("table", {"type": "string", "enum": tables}, "Only this table's automations."),
+                    _query("automation", {"type": "string"}, "Only this automation's runs (its slug)."),
+                    _query("status", {"type": "string", "enum": list(RUN_STATUSES)}, "Only runs that ended so."),
+                    _query("before", {"type": "integer", "minimum": 1}, "`next_before` of the previous page."),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "Runs per page."),
+                ],
+                "responses": {
+                    "200": _json(_ref("AutomationRuns"), "The runs"),
+                    **problems(400, 401, 403, 404, 429),
+                },
+            }
+        },
+    )
+
+
 # --- the document ---------------------------------------------------------------------------
 
 
@@ -862,6 +933,7 @@ def build_document(rb: Recordbase, actor: Actor | None) -> dict[str, Any]:
     if actor is not None:
         spec.components.schema("ImportReport", IMPORT_REPORT_SCHEMA)
         spec.components.schema("Dashboard", DASHBOARD_SCHEMA)
+        spec.components.schema("AutomationRuns", AUTOMATION_RUNS_SCHEMA)
         for app in rb.apps_for(actor):
             definition = rb.schema_for(actor, app)
             schema = rb.app(app)
@@ -872,6 +944,7 @@ def build_document(rb: Recordbase, actor: Actor | None) -> dict[str, Any]:
                 _table_schemas(spec, f"{app}.{ts.slug}", ts, set(visible), access)
                 _table_paths(spec, app, ts, visible)
             _dashboard_path(spec, app, definition)
+            _automation_runs_path(spec, rb, actor, app)
     document = spec.to_dict()
     document["security"] = BEARER
     return document

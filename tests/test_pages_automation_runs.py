@@ -1,6 +1,6 @@
-"""The automation run history page: who may read it, what it shows, its filters and pages; and the engine's run log.
+"""The automation run history: the page (who may read it, what it shows, filters, pages), the engine's run log and the API.
 
-The page tests run on SQLite only (see the ``sqlite_only`` marker); the run log's, on both databases.
+The page tests run on SQLite only (see the ``sqlite_only`` marker); the run log's and the API's, on both databases.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from jsonschema import Draft202012Validator
 from page_helpers import csrf_from, login
 from recordbase.actor import Actor
 from recordbase.automations import readable_tables, run_log
@@ -215,3 +216,53 @@ def member_actor(rb: Recordbase, email: str) -> Actor:
     actor = rb.actor_for(user["id"])
     assert actor is not None
     return actor
+
+
+# --- the REST API ------------------------------------------------------------------------------
+
+API = "/api/v1/apps/sales/automation-runs"
+
+
+def bearer(rb: Recordbase, email: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {rb.create_token(SYSTEM, email, name='runs')[1]}"}
+
+
+def test_the_api_pages_and_filters_runs_as_the_page_does(client: FlaskClient, sales: dict[str, Any]) -> None:
+    ada = bearer(sales["rb"], "ada@example.org")
+    everything = client.get(API, headers=ada).get_json()
+    assert [r["automation"] for r in everything["runs"]] == ["won_follow_up", "stamp_task", "hand_over", "new_deal"]
+    assert everything["next_before"] is None
+    won = everything["runs"][0]
+    assert (won["table"], won["record_id"], won["trigger"], won["status"]) == ("deals", sales["deal"], "updated", "done")
+    assert won["label"] == {"en": "Follow up a won deal", "zh-CN": "赢单回访"}
+    assert [a["do"] for a in won["actions"]] == ["create", "notify"]
+    failed = client.get(API, headers=ada, query_string={"status": "failed"}).get_json()["runs"]
+    assert [(r["automation"], r["error"]) for r in failed] == [("hand_over", "nobody to assign to")]
+    first = client.get(API, headers=ada, query_string={"limit": 3}).get_json()
+    rest = client.get(API, headers=ada, query_string={"limit": 3, "before": first["next_before"]}).get_json()
+    assert [r["id"] for r in first["runs"] + rest["runs"]] == [r["id"] for r in everything["runs"]]
+    assert rest["next_before"] is None
+    only = client.get(API, headers=ada, query_string={"table": "tasks"}).get_json()["runs"]
+    assert [r["automation"] for r in only] == ["stamp_task"]
+    for bad, pointer in (({"status": "finished"}, "/status"), ({"limit": "0"}, "/limit"), ({"before": "x"}, "/before")):
+        answer = client.get(API, headers=ada, query_string=bad)
+        assert answer.status_code == 400 and answer.get_json()["errors"][0]["pointer"] == pointer
+
+
+def test_the_api_answers_builders_only_and_the_document_says_so(client: FlaskClient, sales: dict[str, Any]) -> None:
+    rb: Recordbase = sales["rb"]
+    boss = bearer(rb, "boss@example.org")
+    assert [r["automation"] for r in client.get(API, headers=boss).get_json()["runs"]] == ["stamp_task"]
+    assert client.get(API, headers=boss, query_string={"table": "deals"}).status_code == 404
+    assert client.get(API, headers=bearer(rb, "rep@example.org")).status_code == 403
+    assert client.get(API, headers=bearer(rb, "stranger@example.org")).status_code == 404
+    assert client.get(API).status_code == 401
+
+    document = client.get("/api/v1/openapi.json", headers=boss).get_json()
+    operation = document["paths"]["/api/v1/apps/sales/automation-runs"]["get"]
+    table = next(p for p in operation["parameters"] if p["name"] == "table")
+    assert table["schema"]["enum"] == ["tasks"]  # only the tables whose runs it may read
+    schema = {**document["components"]["schemas"]["AutomationRuns"], "components": document["components"]}
+    Draft202012Validator(schema).validate(client.get(API, headers=boss).get_json())
+    rep = client.get("/api/v1/openapi.json", headers=bearer(rb, "rep@example.org")).get_json()
+    assert "/api/v1/apps/sales/automation-runs" not in rep["paths"]

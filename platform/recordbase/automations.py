@@ -56,7 +56,7 @@ import sqlalchemy as sa
 
 from .access import Access
 from .actor import Actor
-from .errors import NotFound, PermissionDenied, RecordbaseError
+from .errors import NotFound, PermissionDenied, Problem, QueryError, RecordbaseError
 from .fields import FilterContext
 from .models import AutomationRun, Membership, User, utcnow
 from .query import compile_filter
@@ -471,7 +471,8 @@ def run_log(
         if not tables:
             raise NotFound(f'no table "{table}" in "{app}" whose automations you may read')
     if status is not None and status not in RUN_STATUSES:
-        raise RecordbaseError(f'unknown run status "{status}": expected one of {", ".join(RUN_STATUSES)}')
+        message = f'unknown run status "{status}": expected one of {", ".join(RUN_STATUSES)}'
+        raise QueryError(message, [Problem("/status", message)])
     stmt = (
         sa.select(runs_t)
         .where(runs_t.c.app_id == rb.app(app).pk, runs_t.c.table_id.in_(list(tables)))
