@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import subprocess
 import sys
 import warnings
@@ -129,19 +130,63 @@ def _psycopg_url(uri: str, database: str) -> str:
 
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL to an empty database of the parametrised backend."""
+    """A URL to a database of the parametrised backend, empty unless the test uses ``rb``.
+
+    ``rb`` migrates its database (``init_db``) before anything else: for its
+    tests the database starts as a copy of one migrated once per session, and
+    ``init_db`` finds it at the head revision. That saves the migrations' 0.05 s
+    (SQLite) to 0.2 s (PostgreSQL) per test. Every other test — the command
+    line's ``init`` among them — gets an empty database.
+    """
+    migrated = "rb" in request.fixturenames
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/recordbase.db"
+        path = tmp_path / "recordbase.db"
+        if migrated:
+            shutil.copyfile(request.getfixturevalue("migrated_sqlite"), path)
+        yield f"sqlite:///{path}"
         return
 
     server = request.getfixturevalue("postgres_server")
-    with postgres_database(server, f"rb_test_{next(_database_numbers)}") as url:
+    template = request.getfixturevalue("migrated_postgres") if migrated else None
+    with postgres_database(server, f"rb_test_{next(_database_numbers)}", template=template) as url:
         yield url
 
 
+def _migrate(database_url: str, instance: Path) -> None:
+    engine = Recordbase(
+        Settings.from_env(environ={"RECORDBASE_PG_BIN": pg_bin()}, instance_path=instance, database_url=database_url)
+    )
+    try:
+        engine.init_db()
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite database with the system tables at the head revision, to copy (its connections closed)."""
+    folder = tmp_path_factory.mktemp("migrated-sqlite")
+    _migrate(f"sqlite:///{folder}/recordbase.db", folder / "instance")
+    return folder / "recordbase.db"
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres(postgres_server: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The name of a PostgreSQL database at the head revision, a template for ``CREATE DATABASE``."""
+    import psycopg
+    from psycopg import sql
+
+    name = "rb_migrated_template"
+    with psycopg.connect(postgres_server.get_uri(), autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    _migrate(_psycopg_url(postgres_server.get_uri(), name), tmp_path_factory.mktemp("migrated-postgres"))
+    return name
+
+
 @contextmanager
-def postgres_database(server: Any, name: str) -> Iterator[str]:
-    """A fresh database ``name`` on the test server, dropped (connections and all) afterwards."""
+def postgres_database(server: Any, name: str, *, template: str | None = None) -> Iterator[str]:
+    """A fresh database ``name`` on the test server (a copy of ``template``), dropped (connections and all) afterwards."""
     import psycopg
     from psycopg import sql
 
@@ -150,7 +195,10 @@ def postgres_database(server: Any, name: str) -> Iterator[str]:
 
     with psycopg.connect(server.get_uri(), autocommit=True) as admin:
         drop(admin)
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template is not None:
+            create = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
+        admin.execute(create)
     try:
         yield _psycopg_url(server.get_uri(), name)
     finally:
