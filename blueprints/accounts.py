@@ -55,7 +55,7 @@ from .config import config_value
 from .i18n import LANGUAGES
 from .identity import SessionUser
 from .pages import actor, engine, login_redirect, page_blueprint, safe_next
-from .ratelimits import RateCounter
+from .ratelimits import counter
 
 bp = page_blueprint(Blueprint("accounts", __name__))
 
@@ -88,14 +88,9 @@ def _password_keys() -> list[tuple[str, str, str]]:
     return [("RECORDBASE_LOGIN_LIMIT", "password-user", str(actor().user_id))]
 
 
-def _limiter() -> RateCounter:
-    limiter: RateCounter = current_app.extensions["recordbase_limiter"]
-    return limiter
-
-
 def blocked_for(keys: list[tuple[str, str, str]]) -> int | None:
     """Seconds until another attempt is allowed, ``None`` when it is allowed now."""
-    limiter = _limiter()
+    limiter = counter()
     if not limiter.enabled:
         return None
     waits = []
@@ -107,14 +102,14 @@ def blocked_for(keys: list[tuple[str, str, str]]) -> int | None:
 
 
 def count_failure(keys: list[tuple[str, str, str]]) -> None:
-    limiter = _limiter()
+    limiter = counter()
     if limiter.enabled:
         for item, kind, key in _limits(keys):
             limiter.limiter.hit(item, "recordbase", kind, key)
 
 
 def forget_failures(keys: list[tuple[str, str, str]]) -> None:
-    limiter = _limiter()
+    limiter = counter()
     if limiter.enabled:
         for item, kind, key in _limits(keys):
             limiter.limiter.clear(item, "recordbase", kind, key)

@@ -67,7 +67,7 @@ from werkzeug.wsgi import wrap_file
 from . import openapi
 from .config import config_value, engine
 from .errors import problem_response
-from .ratelimits import RateCounter
+from .ratelimits import counter
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -124,7 +124,7 @@ def limit_rate() -> BaseResponse | None:
     request than the counting itself.
     """
     g.api_limit = None
-    limiter: RateCounter = current_app.extensions["recordbase_limiter"]
+    limiter = counter()
     if not limiter.enabled:
         return None
     strategy = limiter.limiter

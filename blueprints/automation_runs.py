@@ -18,7 +18,6 @@ from flask_babel import format_datetime, ngettext
 from flask_babel import gettext as _
 from recordbase import collab
 from recordbase.automations import RUN_STATUSES, readable_tables, run_log
-from recordbase.schema import TableSchema
 
 from .i18n import label
 from .pages import actor, engine, page_blueprint, require_login
@@ -82,10 +81,11 @@ def people_in(actions: list[Mapping[str, Any]]) -> list[int]:
     return [i for i in ids if isinstance(i, int)]
 
 
-def run_row(run: Mapping[str, Any], app: str, visible: Mapping[str, TableSchema], names: Mapping[int, str]) -> dict[str, Any]:
-    ts = visible[run["table"]]
-    tables = {slug: label(t.definition.get("label")) or slug for slug, t in visible.items()}
-    fields = {f.slug: label(f.definition.get("label")) or f.slug for f in ts.fields.values()}
+def run_row(
+    run: Mapping[str, Any], app: str, tables: Mapping[str, str], fields: Mapping[str, Mapping[str, str]],
+    names: Mapping[int, str],
+) -> dict[str, Any]:
+    """One run as the page shows it; ``tables`` and ``fields`` are the readable tables' and their fields' labels."""
     actions = run["actions"] or []
     record_id = run["record_id"]
     return {
@@ -106,9 +106,9 @@ def run_row(run: Mapping[str, Any], app: str, visible: Mapping[str, TableSchema]
         "error": run["error"],
         "actions": [
             {
-                "text": action_text(a, fields, tables, names),
+                "text": action_text(a, fields[run["table"]], tables, names),
                 "url": url_for("record_page.record_page", app=app, table=a["table"], record_id=a["created"])
-                if a.get("do") == "create" and a.get("table") in visible and isinstance(a.get("created"), int)
+                if a.get("do") == "create" and a.get("table") in tables and isinstance(a.get("created"), int)
                 else None,
             }
             for a in actions
@@ -121,8 +121,10 @@ def runs(app: str) -> Response:
     rb, who = engine(), actor()
     visible = {ts.slug: ts for ts in readable_tables(rb, who, app)}  # NotFound / PermissionDenied: the engine decides
     definition = rb.app(app).definition
+    tables = {slug: label(ts.definition.get("label")) or slug for slug, ts in visible.items()}
+    fields = {slug: {f.slug: label(f.definition.get("label")) or f.slug for f in ts.fields.values()} for slug, ts in visible.items()}
     choices = [
-        (f"{slug}/{a['slug']}", f"{label(ts.definition.get('label')) or slug} · {label(a.get('label')) or a['slug']}")
+        (f"{slug}/{a['slug']}", f"{tables[slug]} · {label(a.get('label')) or a['slug']}")
         for slug, ts in visible.items()
         for a in ts.definition.get("automations") or []
     ]
@@ -152,7 +154,7 @@ def runs(app: str) -> Response:
         render_template(
             "builder/automation_runs.html",
             app={"slug": app, "label": label(definition.get("label")) or app},
-            runs=[run_row(r, app, visible, names) for r in shown],
+            runs=[run_row(r, app, tables, fields, names) for r in shown],
             choices=choices,
             statuses=status_names().items(),
             form={"automation": chosen if table else "", "status": status},

@@ -12,7 +12,7 @@ False`` in the app's config turns all of them off.
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, current_app
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 from recordbase import serving  # noqa: F401  (registers the sqlite:// rate-limit storage)
@@ -27,6 +27,12 @@ class RateCounter:
         self.storage = storage_from_string(storage_uri)
         self.limiter = FixedWindowRateLimiter(self.storage)
         self.enabled = enabled
+
+
+def counter() -> RateCounter:
+    """The current app's counters."""
+    found: RateCounter = current_app.extensions["recordbase_limiter"]
+    return found
 
 
 def init_app(app: Flask) -> None:
