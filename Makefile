@@ -21,6 +21,7 @@ help:
 	@echo "make run     set up .venv, assets, the database and an admin; serve on http://$(HOST):$(PORT)"
 	@echo "make test    lint, then the test suite on SQLite and PostgreSQL (RECORDBASE_TEST_DATABASES to narrow)"
 	@echo "make messages   extract translatable strings into translations/*/messages.po"
+	@echo "make bytecode   compile the project's modules (run, test and the benchmarks do it first)"
 	@echo "make lint    ruff check and mypy on the engine (fail), ruff format --check (reports only)"
 	@echo "make bench   engine benchmark: ROWS=$(ROWS) [OUT=file]"
 	@echo "make bench-rest   REST speed, workload W: 20,000 rows through the API [OUT=file] [REST_ARGS=...]"
