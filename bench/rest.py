@@ -36,6 +36,22 @@ The framework floor, printed beside the table: the same record from a bare
 Flask route under gunicorn (one worker, one thread) — what the stack costs per
 request before Recordbase does anything.
 
+The last column, "floor under the stack", is what a figure would be if
+Recordbase's own Python cost nothing beyond the token check every request
+makes. After the timed phases, with the server
+stopped, the engine in this process writes 4 × ``--batch`` more deals with
+``create_many`` and 100 with ``create``, reads the deepest page ``--lists``
+times and checks the token 100 times, as the bench's seller. Of the writes and
+reads only the time inside the driver counts (between SQLAlchemy's
+``before_cursor_execute`` and ``after_cursor_execute``; commits excluded); the
+token check counts whole, since every request makes it and commits its
+``token_use`` audit entry. For a the floor is the rows/s of that SQL alone;
+for b and c the median SQL time plus the framework floor plus the token check;
+for d the framework floor plus the token check (a get's two indexed lookups
+are microseconds). A floor outside its target means no tuning of Recordbase's
+own code can meet that target while the engine writes, reads and audits what
+it does.
+
 The HTTP floor: the same client against a stdlib ``ThreadingHTTPServer``
 (``HTTP/1.1``, keep-alive, ``Content-Length``) in a subprocess on 127.0.0.1
 answering a fixed JSON record — the median of 300 GETs: what any Python HTTP
@@ -122,6 +138,7 @@ PAGE_FILTER = {
 }
 PAGE_SORT = "-amount"
 FLOOR_REQUESTS = 300
+FLOOR_BATCHES, FLOOR_SINGLES = 4, 100  # the engine-SQL floor's extra writes (see engine_sql_floors)
 IDLE_RECONNECT_S = (
     2.0  # gunicorn closes keep-alive connections idle for 5 s: reconnect (untimed) before that
 )
@@ -640,6 +657,72 @@ def check_sealed(env: dict[str, str], record_id: int, deal: dict[str, str]) -> b
         rb.dispose()
 
 
+def engine_sql_floors(
+    env: dict[str, str], token: str, batches: Sequence[Sequence[dict[str, str]]],
+    singles: Sequence[dict[str, str]], cursor: str | None, lists: int,
+) -> dict[str, Any]:
+    """What the engine's own SQL costs in each phase: time inside the driver, in this process.
+
+    The same engine, database and seller as the server's, with the server
+    stopped: ``create_many`` of each batch, ``create`` of each single, and the
+    deepest page with its total, ``lists`` times. Only the time between
+    SQLAlchemy's ``before_cursor_execute`` and ``after_cursor_execute`` counts
+    (the statements the engine sends, as the driver runs them); commits and the
+    reads that bypass those events (the token check) do not. Beside them, the
+    whole of what every request does once before its own work: checking the
+    token and committing its ``token_use`` audit entry (``actor_for_token``,
+    timed in full, ``token_audit``).
+    """
+    import sqlalchemy as sa
+    from recordbase import Recordbase
+    from recordbase.config import Settings
+    from recordbase.query import RecordQuery
+
+    rb = Recordbase(Settings.from_env(environ=env))
+    spent = [0.0]
+
+    def before(conn: Any, *_: Any) -> None:
+        conn.info["rest_bench_t0"] = time.perf_counter()
+
+    def after(conn: Any, *_: Any) -> None:
+        spent[0] += time.perf_counter() - conn.info.pop("rest_bench_t0")
+
+    def sql_seconds(call: Callable[[], Any]) -> float:
+        spent[0] = 0.0
+        call()
+        return spent[0]
+
+    try:
+        actor = rb.actor_for_token(token)
+        if actor is None:
+            raise BenchError("the bench token does not work in-process")
+        sa.event.listen(rb.engine, "before_cursor_execute", before)
+        sa.event.listen(rb.engine, "after_cursor_execute", after)
+
+        def store() -> Any:
+            return rb.records(actor, APP_SLUG, "deals")
+
+        bulk = [sql_seconds(lambda b=batch: store().create_many(b)) for batch in batches]
+        single = [sql_seconds(lambda d=deal: store().create(d)) for deal in singles]
+        page = RecordQuery(filter=PAGE_FILTER, sort=PAGE_SORT, page_size=PAGE_SIZE, cursor=cursor)
+        store().query(page)  # warm-up
+        listing = [sql_seconds(lambda: store().query(page)) for _ in range(lists)]
+        token_audit = []
+        for _ in range(FLOOR_SINGLES):
+            started = time.perf_counter()
+            rb.actor_for_token(token)
+            token_audit.append(time.perf_counter() - started)
+    finally:
+        rb.dispose()
+    rows = sum(len(b) for b in batches)
+    return {
+        "bulk_rows_per_s": rows / sum(bulk),
+        "create": ms(single),
+        "list": ms(listing),
+        "token_audit": ms(token_audit),
+    }
+
+
 def wait_for_200(port: int, path: str, process: subprocess.Popen[bytes], deadline: float) -> None:
     """Poll ``path`` every 10 ms until it answers 200; BenchError when ``process`` exits or time runs out."""
     while time.monotonic() < deadline:
@@ -706,6 +789,10 @@ class Row:
     met: bool
     unit: str
     details: dict[str, Any] = field(default_factory=dict)
+    # The engine's SQL alone plus the bare framework (see ``engine_sql_floors``): what this
+    # figure would be if Recordbase's Python cost nothing. None where it does not apply.
+    stack_floor: float | None = None
+    stack_floor_met: bool | None = None
 
     @property
     def ratio(self) -> float:
@@ -723,6 +810,11 @@ class Row:
             "target": TARGETS[self.key],
             "met": self.met,
             **self.details,
+            **(
+                {"stack_floor": self.stack_floor, "stack_floor_meets_target": self.stack_floor_met}
+                if self.stack_floor is not None
+                else {}
+            ),
         }
 
 
@@ -738,13 +830,18 @@ def number(value: float, unit: str) -> str:
 
 def markdown(rows: Sequence[Row]) -> str:
     lines = [
-        "| phase | measure | recordbase | baseline | ratio | target |",
-        "|---|---|---:|---:|---:|---|",
+        "| phase | measure | recordbase | baseline | ratio | target | floor under the stack |",
+        "|---|---|---:|---:|---:|---|---:|",
     ]
     for r in rows:
+        floor = (
+            ""
+            if r.stack_floor is None
+            else f"{number(r.stack_floor, r.unit)} ({'within' if r.stack_floor_met else 'outside'} the target)"
+        )
         lines.append(
             f"| {r.phase} | {r.measure} | {number(r.recordbase, r.unit)} | "
-            f"{number(r.baseline, r.unit)} ({r.baseline_label}) | {r.ratio:.3f}× | {TARGETS[r.key]} |"
+            f"{number(r.baseline, r.unit)} ({r.baseline_label}) | {r.ratio:.3f}× | {TARGETS[r.key]} | {floor} |"
         )
     return "\n".join(lines)
 
@@ -1110,6 +1207,34 @@ class Run:
         self.results["encrypted_at_rest"] = check_sealed(env, ids[0], deals[0])
         if not self.results["encrypted_at_rest"]:
             raise BenchError("the personal fields are stored in clear")
+
+        # The floor under this stack: the engine's own SQL, timed in this process with the server
+        # stopped, plus the bare framework's answer and the token check with its committed audit
+        # entry, which every request makes. Extra rows, written after every timed phase.
+        extra = generate_deals(random.Random(SEED + 1), FLOOR_BATCHES * args.batch + FLOOR_SINGLES)
+        sql = engine_sql_floors(
+            env,
+            token,
+            [extra[i * args.batch : (i + 1) * args.batch] for i in range(FLOOR_BATCHES)],
+            extra[FLOOR_BATCHES * args.batch :],
+            deep_cursor,
+            args.lists,
+        )
+        self.results["engine_sql"] = sql
+        # Each request's fixed share: the bare framework, the token check and its audit commit.
+        fixed_ms = framework["median_ms"] + sql["token_audit"]["median_ms"]
+        log(
+            f"engine SQL alone: bulk {sql['bulk_rows_per_s']:,.0f} rows/s, create {sql['create']['median_ms']:.2f} ms, "
+            f"list {sql['list']['median_ms']:.2f} ms; token check and audit commit {sql['token_audit']['median_ms']:.2f} ms"
+        )
+        bulk.stack_floor = sql["bulk_rows_per_s"]
+        bulk.stack_floor_met = bulk.stack_floor >= 50_000
+        one.stack_floor = sql["create"]["median_ms"] + fixed_ms
+        one.stack_floor_met = one.stack_floor <= 2.5
+        lst.stack_floor = sql["list"]["median_ms"] + fixed_ms
+        lst.stack_floor_met = lst.stack_floor <= 1.2 * list_base
+        one_get.stack_floor = fixed_ms  # a get's two indexed lookups are a few µs of SQL
+        one_get.stack_floor_met = one_get.stack_floor <= 1.5 * floor["median_ms"]
         return [bulk, one, lst, one_get, rss, boot]
 
     def close(self) -> None:

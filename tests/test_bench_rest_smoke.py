@@ -83,7 +83,24 @@ def test_rest_bench_reports_every_phase_against_its_baseline(tmp_path: Path) -> 
     assert report["phases"]["c"]["page_rows"] == 50
     assert report["phases"]["d"]["n"] == 20
     assert report["phases"]["e_rss"]["workers"]  # one VmHWM per gunicorn worker
-    assert "| phase | measure | recordbase | baseline | ratio | target |" in done.stdout
+    assert (
+        "| phase | measure | recordbase | baseline | ratio | target | floor under the stack |"
+        in done.stdout
+    )
+    # The floor under the stack: the engine's own SQL (timed in-process), the bare framework, and
+    # the token check with its committed audit entry.
+    sql = report["engine_sql"]
+    assert sql["bulk_rows_per_s"] > 0
+    assert sql["create"]["n"] == 100 and sql["list"]["n"] == 5 and sql["token_audit"]["n"] == 100
+    fixed = report["framework_floor"]["median_ms"] + sql["token_audit"]["median_ms"]
+    assert report["phases"]["a"]["stack_floor"] == sql["bulk_rows_per_s"]
+    assert report["phases"]["b"]["stack_floor"] == pytest.approx(sql["create"]["median_ms"] + fixed)
+    assert report["phases"]["c"]["stack_floor"] == pytest.approx(sql["list"]["median_ms"] + fixed)
+    assert report["phases"]["d"]["stack_floor"] == pytest.approx(fixed)
+    for key in ("a", "b", "c", "d"):
+        assert isinstance(report["phases"][key]["stack_floor_meets_target"], bool), key
+    for key in ("e_rss", "e_startup"):
+        assert "stack_floor" not in report["phases"][key], key
     for row in (
         "| a. bulk insert",
         "| b. single create",
