@@ -88,7 +88,19 @@ def test_workspace_without_apps_says_so(client: FlaskClient, rb: Recordbase) -> 
     page = client.get("/")
     assert app_links(page.text) == []
     assert "You have no apps yet" in page.text
-    assert "recordbase install" not in page.text  # the hint is for administrators
+    assert 'href="/gallery"' not in page.text.split("<main", 1)[1]  # the way to install is for administrators
+
+
+def test_workspace_of_an_admin_without_apps_points_to_the_gallery_and_the_builder(
+    client: FlaskClient, rb: Recordbase
+) -> None:
+    add_admin(rb)
+    login(client, *ADMIN)
+    page = client.get("/", headers={"Accept-Language": "zh-CN"})
+    main = page.text.split("<main", 1)[1]
+    assert "还没有应用" in main
+    assert 'href="/gallery"' in main and 'href="/builder#new-heading"' in main
+    assert "请联系管理员" not in main  # an administrator is the one to ask
 
 
 def test_workspace_labels_in_chinese(client: FlaskClient, world: Recordbase) -> None:
