@@ -53,6 +53,20 @@ def htmx_settled(page: Any) -> None:
     )
 
 
+def grid_columns_line_up(page: Any) -> list[tuple[int, int]]:
+    """Left edges of the grid's header cells and of its first record's cells, column by column."""
+    edges: list[list[float]] = page.evaluate(
+        """() => {
+          const heads = [...document.querySelectorAll('#grid thead th')];
+          const cells = [...document.querySelector('#grid tbody tr[data-id]').children];
+          return [heads.map(h => h.getBoundingClientRect().left), cells.map(c => c.getBoundingClientRect().left)];
+        }"""
+    )
+    heads, cells = edges
+    assert len(heads) == len(cells) > 2
+    return [(round(h), round(c)) for h, c in zip(heads, cells, strict=True)]
+
+
 def sign_in(page: Any, base: str, email: str, password: str) -> None:
     page.goto(f"{base}/")
     assert "/login?next=/" in page.url
@@ -278,6 +292,8 @@ def test_rep_creates_a_deal_finds_it_by_filter_and_drags_it_on_the_kanban(
         page.locator("#grid-controls").get_by_role("button", name=t("Apply"), exact=True).click()
         page.locator(f'tbody tr[data-id="{deal_id}"]').wait_for()
         assert page.locator("tbody tr[data-id]").count() == 1
+        # A column's header sits above its cells (a table laid out as a table, not as CSS grid items).
+        assert all(head == cell for head, cell in grid_columns_line_up(page)), grid_columns_line_up(page)
 
         # Dragged from "Lead" to "Qualified" on the pipeline board.
         page.goto(f"{base}/apps/crm/views/pipeline")
