@@ -563,7 +563,7 @@ def parse_state(
             )
             for i, f in enumerate(fields[:MAX_CONDITIONS])
         ]
-        if "sort_field" in args:
+        if args.get("s") == "form" or "sort_field" in args:  # the controls form: its sort rows, maybe none
             dirs = args.getlist("sort_dir")
             state.sort = [
                 ("-" if i < len(dirs) and dirs[i] == "desc" else "") + f.strip()

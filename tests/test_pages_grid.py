@@ -249,6 +249,12 @@ def test_several_sort_keys(client: FlaskClient, crm: Crm) -> None:
     assert f'href="{DEALS}?sort=-amount"' in one.text and 'aria-sort="ascending"' in one.text
     added = client.get(DEALS, query_string={"sort": "region", "add": "sort"})
     assert query_of(added.headers["Location"])["sort"] == ["region", ""]
+    # The controls form without sort keys: "Add sort" gives one row to fill in, and the form alone
+    # (its rows all removed) clears the sort.
+    first = client.get(DEALS, query_string={"s": "form", "sort": "region", "add": "sort"})
+    assert query_of(first.headers["Location"])["sort"] == [""]
+    cleared = client.get(DEALS, query_string={"s": "form", "sort": "-amount"})
+    assert cleared.status_code == 200 and row_ids(cleared.text) == row_ids(client.get(DEALS).text)
     removed = client.get(DEALS, query_string={"sort": ["region", "-amount"], "remove_sort": "0"})
     assert query_of(removed.headers["Location"])["sort"] == ["-amount"]
     refused = client.get(DEALS, query_string={"sort": ["name", "-phone"]})
