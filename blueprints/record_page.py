@@ -30,6 +30,8 @@ rows is the same 404 page as a missing one, and so is commenting on it.
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -96,7 +98,7 @@ def record_context(
         v for c in columns if c["type"] in PEOPLE_TYPES for v in _ids(record.fields.get(c["slug"]))
     ]
     names = collab.user_names(engine(), user_ids)
-    fields = cells(record, columns, store, links)
+    fields = cells(record, columns, store, links, localise=True)  # as the grid writes them
     revealable = may_reveal(store)
     by_slug = {c["slug"]: c for c in columns}
     for cell in fields:
@@ -350,7 +352,24 @@ def history_value(
         items = value if isinstance(value, list) else [value]
         if all(item in choices for item in items):
             return shown(column, value, {}, masked=False)
+    local = _from_history(kind, value)
+    if local is not None:  # dates, times and amounts as the field shows them
+        return shown(column, local, {}, masked=False, localise=True)
     return history_text(value)
+
+
+def _from_history(kind: str, value: Any) -> Any:
+    """A date, time or number as the audit trail keeps it (JSON), back in its Python type; else ``None``."""
+    try:
+        if kind == "date" and isinstance(value, str):
+            return dt.date.fromisoformat(value)
+        if kind in ("datetime", "created_at", "updated_at") and isinstance(value, str):
+            return dt.datetime.fromisoformat(value)
+        if kind in ("number", "currency", "percent") and isinstance(value, str | int | float) and not isinstance(value, bool):
+            return decimal.Decimal(str(value))
+    except (ValueError, decimal.InvalidOperation):
+        return None  # a masked value ("••••-••-••") or one the type no longer has
+    return None
 
 
 def history_text(value: Any) -> str:

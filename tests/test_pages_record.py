@@ -131,6 +131,21 @@ def test_history_names_choices_links_and_users(client: FlaskClient, crm: Crm) ->
     assert ">qualified<" not in history
 
 
+def test_values_and_history_are_written_for_the_users_language(client: FlaskClient, crm: Crm) -> None:
+    deals = crm.store("deals")
+    deals.update(1, {"amount": "1234567.5", "close_date": "2026-03-05"}, version=deals.get(1).version)
+    sign_in(client, "mei")
+    page = client.get(DEAL_1, headers={"Accept-Language": "zh-CN"}).text
+    fields, history = page.split('id="history"', 1)
+    assert "¥1,234,567.50" in fields and "2026年3月5日" in fields  # as the grid writes them
+    assert '<span class="before">¥120,000.00</span> → <span class="after">¥1,234,567.50</span>' in history
+    assert '<span class="after">2026年3月5日</span>' in history
+    # The creation stamp in the user's time zone and language, never the stored ISO text.
+    assert re.search(r">[^<]*\d{4}-\d\d-\d\dT[^<]*<", page) is None  # (a <time datetime=…> keeps it)
+    created = deals.get(1).fields["created"]
+    assert f"{created.year}年{created.month}月" in fields
+
+
 # --- comments -------------------------------------------------------------------------------
 
 
