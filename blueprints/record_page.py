@@ -262,12 +262,24 @@ def assignable(
     if not wanted:
         return []
     people = collab.members(engine(), app)
+    member_ids = {m.user_id for m in people}
+    current = {c["slug"]: record.fields.get(c["slug"]) for c in wanted}
+    # Someone assigned who has no role here (any more) stays the choice shown: saving the
+    # form unchanged must not empty the field unnoticed.
+    outsiders = collab.user_names(
+        engine(), [v for v in current.values() if v is not None and v not in member_ids]
+    )
     return [
         {
             "slug": c["slug"],
             "label": c["label"],
-            "current": record.fields.get(c["slug"]),
+            "current": current[c["slug"]],
             "members": people,
+            "outsider": (
+                {"user_id": current[c["slug"]], "name": outsiders.get(current[c["slug"]], "")}
+                if current[c["slug"]] in outsiders
+                else None
+            ),
         }
         for c in wanted
     ]

@@ -366,6 +366,14 @@ def test_assign_notifies_a_new_assignee_who_can_read(crm: Crm) -> None:
             crm.ids["stan"],
             version=done.record.version,
         )
+    # Keeping an assignee who has (since) no role is no choice of a non-member: it is allowed.
+    kept = crm.store("deals").update(1, {"owner": crm.ids["stan"]}, version=done.record.version)
+    again = collab.assign(
+        rb, crm.actor("mei"), "crm", "deals", 1, "owner", crm.ids["stan"], version=kept.version
+    )
+    assert again.assignee == collab.Member(crm.ids["stan"], "Stan Stranger")
+    assert again.record.fields["owner"] == crm.ids["stan"] and not again.notified
+    assert len(notifications(rb)) == 1
 
 
 def test_update_scope_follows_roles_and_rows(crm: Crm) -> None:

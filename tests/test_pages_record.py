@@ -283,6 +283,37 @@ def test_assign_to_a_member_notifies_them(client: FlaskClient, crm: Crm, rb: Rec
     assert "Rosa Rep was notified in their inbox." in client.get(DEAL_1).text
 
 
+def test_an_assignee_without_a_role_stays_shown_and_kept(
+    client: FlaskClient, crm: Crm, rb: Recordbase
+) -> None:
+    deals = crm.store("deals")
+    deals.update(1, {"owner": crm.ids["stan"]}, version=deals.get(1).version)  # Stan has no role
+    version = deals.get(1).version
+    sign_in(client, "mei")
+    page = client.get(DEAL_1).text
+    form = section(page, "assign-heading")
+    assert (
+        f'<option value="{crm.ids["stan"]}" selected>Stan Stranger (no role in this app)</option>'
+        in form
+    )
+    assert '<option value="" selected>' not in form  # not shown as "Nobody"
+    kept = client.post(
+        f"{DEAL_1}/assign",
+        data={"csrf_token": csrf_from(page), "field": "owner", "user": str(crm.ids["stan"]),
+              "version": str(version)},
+    )
+    assert kept.status_code == 303
+    assert deals.get(1).fields["owner"] == crm.ids["stan"] and notifications(rb) == []
+    # Choosing him again once someone else is assigned is refused: he is not one of the app's people.
+    deals.update(1, {"owner": crm.ids["rosa"]}, version=deals.get(1).version)
+    refused = client.post(
+        f"{DEAL_1}/assign",
+        data={"csrf_token": csrf_from(page), "field": "owner", "user": str(crm.ids["stan"]),
+              "version": str(deals.get(1).version)},
+    )
+    assert refused.status_code == 422 and deals.get(1).fields["owner"] == crm.ids["rosa"]
+
+
 def test_assign_with_a_stale_version_is_a_conflict(
     client: FlaskClient, crm: Crm, rb: Recordbase
 ) -> None:

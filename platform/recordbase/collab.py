@@ -523,7 +523,8 @@ def assign(
     who cannot is not, and ``cannot_read`` says so. Raises like ``store.update``
     (``Conflict`` for a stale version, ``PermissionDenied``, ``NotFound``),
     and ``ValidationError`` for a field that is not a user field or a user
-    who is not a member of the app.
+    who is not a member of the app (unless they are already the assignee:
+    keeping someone who has since lost their role changes nothing).
     """
     store = rb.records(actor, app, table)
     f = store.ts.fields.get(field)
@@ -533,6 +534,8 @@ def assign(
     assignee = None
     if user_id is not None:
         assignee = next((m for m in members(rb, app) if m.user_id == user_id), None)
+        if assignee is None and before.fields.get(field) == user_id:
+            assignee = Member(user_id, user_names(rb, [user_id]).get(user_id, ""))
         if assignee is None:
             raise ValidationError("the user is not a member of this app", [Problem(f"/fields/{field}", "not a member of this app")])
     record = store.update(record_id, {field: user_id}, version=version)
