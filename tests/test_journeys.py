@@ -219,6 +219,16 @@ def test_admin_installs_the_crm_from_the_gallery_and_adds_a_rep(
     assert "crm" in [a["slug"] for a in rb.list_apps()]
 
     add_rep(page, base)
+
+    # The builder's form preview lays the fields out as the form does: one under another.
+    page.get_by_role("link", name="Builder").click()
+    page.wait_for_url(f"{base}/builder")
+    page.goto(f"{base}/builder/apps/crm")
+    boxes = [box for box in page.locator(".form-preview label").evaluate_all(
+        "labels => labels.map(l => l.getBoundingClientRect().toJSON())"
+    ) if box["height"]]
+    assert len(boxes) > 3
+    assert all(b["top"] >= a["bottom"] - 1 for a, b in zip(boxes, boxes[1:], strict=False)), boxes
     assert page.problems == [], page.problems
 
 
