@@ -326,12 +326,9 @@ def sync_field(old: Mapping[str, Any], form: Mapping[str, str], i: int) -> dict[
     level = form.get(p + "sensitivity")
     if level is not None and level != f.get("sensitivity", DEFAULT_SENSITIVITY(str(f.get("type")))):
         f["sensitivity"] = level
-    purpose = form.get(p + "purpose")
-    if purpose is not None and purpose.strip() != (f.get("purpose") or ""):
-        if purpose.strip():
-            f["purpose"] = purpose.strip()
-        else:
-            f.pop("purpose", None)
+    sync_label(form, p + "purpose_", f, "purpose")  # in English and Chinese, as a label
+    if not f.get("purpose"):
+        f.pop("purpose", None)
     options = dict(f.get("options") or {})
     if f.get("type") in SELECT_TYPES and p + "choices" in form:
         options["choices"] = parse_choices(form[p + "choices"], list(options.get("choices") or []))
@@ -604,7 +601,8 @@ def field_rows(
             "en": lang_text(f.get("label"), "en"), "zh": lang_text(f.get("label"), "zh-CN"),
             "name": label(f.get("label")) or str(f.get("slug", "")),
             "required": bool(f.get("required")), "sensitivity": level,
-            "purpose": f.get("purpose") or "", "asks_purpose": level in PRIVATE_LEVELS,
+            "purpose_en": lang_text(f.get("purpose"), "en"), "purpose_zh": lang_text(f.get("purpose"), "zh-CN"),
+            "asks_purpose": level in PRIVATE_LEVELS,
             "choices": "\n".join(choice_line(c) for c in options.get("choices") or [] if isinstance(c, Mapping)),
             "link_table": options.get("table", ""), "link_many": bool(options.get("many")),
             "currency": options.get("currency", ""),

@@ -171,6 +171,8 @@ def exposure_names() -> dict[str, str]:
     return {
         "clear": _("in clear"),
         "masked": _("masked"),
+        # The grant's clear_rows: e.g. a rep sees the phones of their own contacts, others masked.
+        "masked except on clear_rows": _("in clear on some rows, masked elsewhere"),
         "hidden": _("hidden"),
         "no access": _("no access"),
     }
@@ -228,7 +230,7 @@ def inventory() -> Response:
                 "field_slug": row["field"],
                 "type": row["type"],
                 "sensitivity": sensitivity_names().get(row["sensitivity"], row["sensitivity"]),
-                "purpose": row["purpose"] or EMPTY,
+                "purpose": label(row["purpose"]) or EMPTY,
                 "encrypted": row["encrypted"],
                 "retention": rule_text(info) if info else row["retention"] or EMPTY,
                 "consent": EMPTY

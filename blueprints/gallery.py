@@ -128,7 +128,7 @@ def field_rows(table: dict[str, Any]) -> list[dict[str, Any]]:
                 "type": kind,
                 "required": bool(fd.get("required")),
                 "sensitivity": sensitivity,
-                "purpose": fd.get("purpose") or "",
+                "purpose": label(fd.get("purpose")),
                 "encrypted": sensitivity == "sensitive"
                 or (sensitivity == "personal" and fd.get("encrypted", True) is not False),
                 "help": label(fd.get("help")),

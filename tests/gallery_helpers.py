@@ -57,7 +57,7 @@ def install_with_sample_data(rb: Recordbase, name: str) -> tuple[dict[str, int],
 
 # --- user-visible texts ---------------------------------------------------------------------------
 
-LABEL_KEYS = ("label", "description", "message", "text", "submit_label", "thanks", "reason")
+LABEL_KEYS = ("label", "description", "message", "text", "submit_label", "thanks", "reason", "purpose")
 
 
 def labels_in(node: Any, where: str = "") -> list[tuple[str, Any]]:

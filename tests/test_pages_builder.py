@@ -517,6 +517,28 @@ def test_apply_notices_that_the_app_changed_since_the_review(
     assert "source" not in rb.app("crm").tables["deals"].fields
 
 
+def test_an_admin_gives_a_purpose_in_english_and_chinese(
+    client: FlaskClient, rb: Recordbase, crm: dict[str, Any]
+) -> None:
+    sign_in(client, "admin")
+    page = open_table(client, "deals")
+    added = step(client, page, "add_field", {"new_field_slug": "mobile", "new_field_type": "phone"})
+    i = field_index(added.text, "mobile")
+    assert f'name="f{i}_purpose_en"' in added.text and f'name="f{i}_purpose_zh"' in added.text
+    given = step(client, added.text, "refresh", {
+        f"f{i}_purpose_en": "To call about the deal.", f"f{i}_purpose_zh": "用于就商机致电。"})  # fmt: skip
+    assert review_and_apply(client, given.text).status_code == 303
+    mobile = next(f for f in deal_fields(rb.export("crm")) if f["slug"] == "mobile")
+    assert mobile["purpose"] == {"en": "To call about the deal.", "zh-CN": "用于就商机致电。"}
+    # Emptying one language keeps the other; emptying both removes it, and the check asks for one.
+    page = open_table(client, "deals")
+    english = step(client, page, "refresh", {f"f{i}_purpose_zh": ""})
+    assert deal_fields(draft_of(english.text))[i]["purpose"] == {"en": "To call about the deal."}
+    emptied = step(client, page, "refresh", {f"f{i}_purpose_en": "", f"f{i}_purpose_zh": ""})
+    assert "purpose" not in deal_fields(draft_of(emptied.text))[i]
+    assert 'needs a "purpose"' in unescape(emptied.text)
+
+
 def test_a_manager_changes_its_tables_but_not_privacy_rules(
     client: FlaskClient, rb: Recordbase, crm: dict[str, Any]
 ) -> None:

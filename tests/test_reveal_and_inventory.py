@@ -28,7 +28,8 @@ DEFINITION: dict[str, Any] = {
             {"slug": "name", "label": "Name", "type": "text"},
             {"slug": "region", "label": "Region", "type": "text"},
             {"slug": "phone", "label": "Phone", "type": "phone", "purpose": "Call about repairs."},
-            {"slug": "id_number", "label": "ID number", "type": "text", "sensitivity": "sensitive", "purpose": "Warranty checks."},
+            {"slug": "id_number", "label": "ID number", "type": "text", "sensitivity": "sensitive",
+             "purpose": {"en": "Warranty checks.", "zh-CN": "用于保修核查。"}},
             {"slug": "created", "label": "Created", "type": "created_at"},
         ],
         "permissions": {
@@ -104,7 +105,8 @@ def test_the_inventory_lists_every_personal_and_sensitive_field_and_who_sees_it_
         },
         {
             "app": "care", "table": "customers", "field": "id_number", "field_id": care.app("care").tables["customers"].fields["id_number"].uid,
-            "type": "text", "sensitivity": "sensitive", "purpose": "Warranty checks.", "encrypted": True,
+            "type": "text", "sensitivity": "sensitive", "purpose": {"en": "Warranty checks.", "zh-CN": "用于保修核查。"},
+            "encrypted": True,
             "retention": "anonymise 365 days after created", "consent": {"purposes": ["service"], "version": 3},
             "erasure": "delete", "roles": {"agent": "hidden", "supervisor": "masked"},
         },
@@ -118,5 +120,5 @@ def test_the_inventory_from_the_command_line_as_csv(cli, engine):
     assert result.out == [
         "app,table,field,type,sensitivity,purpose,encrypted,retention,consent,erasure,agent,supervisor",
         "care,customers,phone,phone,personal,Call about repairs.,yes,anonymise 365 days after created,service (v3),delete,masked,masked",
-        "care,customers,id_number,text,sensitive,Warranty checks.,yes,anonymise 365 days after created,service (v3),delete,hidden,masked",
+        "care,customers,id_number,text,sensitive,Warranty checks. | 用于保修核查。,yes,anonymise 365 days after created,service (v3),delete,hidden,masked",
     ]

@@ -276,10 +276,17 @@ def inventory(fmt: str) -> None:
     for row in rows:
         consent = "" if not row["consent"] else f'{", ".join(row["consent"]["purposes"] or [])} (v{row["consent"]["version"]})'
         out.writerow([
-            row["app"], row["table"], row["field"], row["type"], row["sensitivity"], row["purpose"] or "",
+            row["app"], row["table"], row["field"], row["type"], row["sensitivity"], _texts(row["purpose"]),
             "yes" if row["encrypted"] else "no", row["retention"] or "", consent, row["erasure"],
             *(row["roles"].get(r, "") for r in roles),
         ])
+
+
+def _texts(value: Any) -> str:
+    """A text of the definition in one cell: a label's languages joined ("To call them | 用于致电")."""
+    if isinstance(value, dict):
+        return " | ".join(str(v) for v in value.values())
+    return "" if value is None else str(value)
 
 
 @main.group()
