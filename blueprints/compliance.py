@@ -7,8 +7,8 @@ Five pages under one sub-navigation, each a thin rendering of an engine call:
   consent, retention and erasure rule, and how each role sees it.
 - **Audit log** (``/audit``): ``Recordbase.audit_entries`` narrowed by app,
   table, field, record, user (chosen from the users list, so no address is
-  put in the URL), dates and action, 50 entries a page, oldest first like
-  ``recordbase audit show``. Values are shown as ``audit.readable`` shows
+  put in the URL), dates and action, 50 entries a page, newest first, paged
+  by entry id (each page one indexed range, however long the trail). Values are shown as ``audit.readable`` shows
   them: sealed ones only ever as ``[sealed]``; a reveal shows its reason.
 - **Subject requests** (``/subjects``): ``subjects.find``, ``export`` and
   ``erase`` by email or phone number. The identifiers travel in POST bodies
@@ -394,22 +394,23 @@ def audit() -> Response:
     catalogue = Catalogue.load()
     users = rb.list_users()
     form, query, errors = audit_filters(catalogue, users)
-    number = request.args.get("page", "1")
-    current = int(number) if number.isdigit() and int(number) > 0 else 1
-    start = (current - 1) * PAGE_SIZE
+    before = request.args.get("before", "")
+    before_id = int(before) if before.isdigit() else None
     entries: list[dict[str, Any]] = []
     more = False
     if not errors:
         action = form["action"]
         try:
-            found = rb.audit_entries(limit=start + PAGE_SIZE + 1, action=action or None, **query)
+            found = rb.audit_entries(
+                limit=PAGE_SIZE + 1, action=action or None, before_id=before_id, newest_first=True, **query
+            )
         except NotFound:
             errors["field" if "field" in query else "table"] = _(
                 "There is no such table or field in this app."
             )
             found = []
-        more = len(found) > start + PAGE_SIZE
-        entries = [audit_row(e, catalogue) for e in found[start : start + PAGE_SIZE]]
+        more = len(found) > PAGE_SIZE
+        entries = [audit_row(e, catalogue) for e in found[:PAGE_SIZE]]
     params = {k: v for k, v in form.items() if v}
     return page(
         "compliance/audit.html",
@@ -417,11 +418,8 @@ def audit() -> Response:
         form=form,
         errors=errors,
         entries=entries,
-        current=current,
-        previous_url=url_for("compliance.audit", **params, page=current - 1)
-        if current > 1
-        else None,
-        next_url=url_for("compliance.audit", **params, page=current + 1) if more else None,
+        first_url=url_for("compliance.audit", **params) if before_id is not None else None,
+        next_url=url_for("compliance.audit", **params, before=entries[-1]["id"]) if more else None,
         # The filters' choices, as (value, text): apps, then their tables; users; actions.
         places=[*sorted(catalogue.apps.values()), *((t["value"], t["label"]) for t in catalogue.table_choices())],
         people=[(u["id"], f"{u['display_name']} ({u['email']})") for u in users],

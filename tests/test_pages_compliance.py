@@ -223,7 +223,7 @@ def test_audit_search_finds_a_reveal_with_its_reason(
         BASE + "/audit",
         query_string={"table": "crm.contacts", "field": "phone", "record": str(world["wang"])},
     )
-    assert re.findall(r'data-action="([a-z_]+)"', by_field.text) == ["create", "reveal"]
+    assert re.findall(r'data-action="([a-z_]+)"', by_field.text) == ["reveal", "create"]  # newest first
 
 
 def test_audit_entries_show_sealed_values_only_as_sealed(
@@ -275,13 +275,16 @@ def test_the_audit_log_is_paged(admin: FlaskClient, world: dict[str, Any]) -> No
     )
     query = {"table": "crm.companies", "action": "create"}
     first = admin.get(BASE + "/audit", query_string=query)
-    assert len(re.findall(r'data-action="create"', first.text)) == 50
-    assert "Name — → Acme" in text_of(first.text)
+    ids = [int(i) for i in re.findall(r'<tr id="entry-(\d+)" data-action="create"', first.text)]
+    assert len(ids) == 50 and ids == sorted(ids, reverse=True)  # newest first
+    assert "Name — → Company 59" in text_of(first.text) and 'rel="first"' not in first.text
     next_url = re.search(r'<a href="([^"]+)" rel="next"', first.text).group(1).replace("&amp;", "&")
+    assert f"before={ids[-1]}" in next_url  # paged by entry id, not by offset
     second = admin.get(next_url)
-    assert len(re.findall(r'data-action="create"', second.text)) == 11
-    assert 'rel="next"' not in second.text and 'rel="prev"' in second.text
-    assert "Name — → Company 59" in text_of(second.text)
+    older = [int(i) for i in re.findall(r'<tr id="entry-(\d+)" data-action="create"', second.text)]
+    assert len(older) == 11 and max(older) < min(ids)
+    assert 'rel="next"' not in second.text and 'rel="first"' in second.text
+    assert "Name — → Acme" in text_of(second.text)
 
 
 # --- subject requests -----------------------------------------------------------------------------
