@@ -67,6 +67,11 @@ def grid_columns_line_up(page: Any) -> list[tuple[int, int]]:
     return [(round(h), round(c)) for h, c in zip(heads, cells, strict=True)]
 
 
+def sideways(page: Any) -> int:
+    """How far the page itself scrolls sideways, in CSS pixels (0: it fits the window)."""
+    return int(page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth"))
+
+
 def sign_in(page: Any, base: str, email: str, password: str) -> None:
     page.goto(f"{base}/")
     assert "/login?next=/" in page.url
@@ -313,12 +318,35 @@ def test_rep_creates_a_deal_finds_it_by_filter_and_drags_it_on_the_kanban(
             card.drag_to(target)
         page.locator(f'.kanban-cards[data-column="qualified"] .kanban-card[data-id="{deal_id}"]').wait_for()
         assert deals.get(deal_id).fields["stage"] == "qualified"
+        assert sideways(page) == 0  # the board scrolls inside itself, not the page
         if zh:
             assert page.get_by_role("heading", name=t("Qualified")).is_visible()
         assert problems == [], problems
     finally:
         name = request.node.name.replace("[", "-").replace("]", "").replace("/", "_")
         page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
+        context.close()
+
+
+def test_pages_fit_a_phone_in_chinese(
+    browser: Any, live_server: str, crm_with_rep: Recordbase, artifacts: Path
+) -> None:
+    base = live_server
+    company = crm_with_rep.records(SYSTEM, "crm", "companies").query().records[0].id
+    crm_with_rep.records(SYSTEM, "crm", "deals").create_many(  # a card in each column of the board
+        [{"name": f"Deal {stage}", "stage": stage, "company": company}
+         for stage in ("lead", "qualified", "proposal", "won", "lost")]  # fmt: skip
+    )
+    context = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    try:
+        sign_in(page, base, *ADMIN)  # an administrator's header has the most links
+        for path in ("/", "/apps/crm", "/apps/crm/tables/deals", "/apps/crm/views/pipeline",
+                     "/apps/crm/tables/deals/new", "/inbox", "/admin/compliance/inventory"):  # fmt: skip
+            page.goto(base + path)
+            assert sideways(page) == 0, path  # wide tables and boards scroll inside themselves
+    finally:
+        page.screenshot(path=str(artifacts / "pages_fit_a_phone.png"), full_page=True)
         context.close()
 
 
