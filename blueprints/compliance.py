@@ -8,8 +8,9 @@ Five pages under one sub-navigation, each a thin rendering of an engine call:
 - **Audit log** (``/audit``): ``Recordbase.audit_entries`` narrowed by app,
   table, field, record, user (chosen from the users list, so no address is
   put in the URL), dates and action, 50 entries a page, newest first, paged
-  by entry id (each page one indexed range, however long the trail). Values are shown as ``audit.readable`` shows
-  them: sealed ones only ever as ``[sealed]``; a reveal shows its reason.
+  by entry id (each page one indexed range, however long the trail). Values
+  are shown as ``audit.readable`` shows them: sealed ones only ever as
+  ``[sealed]``; a reveal shows its reason.
 - **Subject requests** (``/subjects``): ``subjects.find``, ``export`` and
   ``erase`` by email or phone number. The identifiers travel in POST bodies
   only (never in a URL); the export is a JSON download; erasing needs a

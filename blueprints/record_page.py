@@ -264,8 +264,8 @@ def assignable(
     people = collab.members(engine(), app)
     member_ids = {m.user_id for m in people}
     current = {c["slug"]: record.fields.get(c["slug"]) for c in wanted}
-    # Someone assigned who has no role here (any more) stays the choice shown: saving the
-    # form unchanged must not empty the field unnoticed.
+    # Someone assigned who is not one of the app's people (no role here any more, or
+    # deactivated) stays the choice shown: saving the form unchanged must not empty the field.
     outsiders = collab.user_names(
         engine(), [v for v in current.values() if v is not None and v not in member_ids]
     )

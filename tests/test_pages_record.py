@@ -293,7 +293,7 @@ def test_an_assignee_without_a_role_stays_shown_and_kept(
     page = client.get(DEAL_1).text
     form = section(page, "assign-heading")
     assert (
-        f'<option value="{crm.ids["stan"]}" selected>Stan Stranger (no role in this app)</option>'
+        f'<option value="{crm.ids["stan"]}" selected>Stan Stranger (not one of this app\'s people)</option>'
         in form
     )
     assert '<option value="" selected>' not in form  # not shown as "Nobody"
