@@ -189,6 +189,7 @@ def test_rep_reveals_a_masked_phone_with_a_reason(
     page.wait_for_url(f"{base}/apps/crm/tables/deals/records/1")
     phone = page.locator("#field-phone")
     assert phone.locator(".value").inner_text() == "+86 138****5678"
+    phone.locator("summary").click()  # the reveal form is folded until asked for
     phone.get_by_label("Reason for revealing Phone").fill("customer called back")
     phone.get_by_role("button", name="Reveal").click()
     phone.locator("[data-revealed]").wait_for()
@@ -413,6 +414,7 @@ def test_rep_reveals_a_contacts_phone_and_the_admin_finds_it_in_the_audit_log(
     page.wait_for_url(f"{base}/apps/crm/tables/contacts/records/1")
     phone = page.locator("#field-phone")
     assert phone.locator(".value").inner_text() == "+86 138****5678"
+    phone.locator("summary").click()  # the reveal form is folded until asked for
     phone.get_by_label("Reason for revealing Phone").fill("customer called back about the order")
     phone.get_by_role("button", name="Reveal").click()
     phone.locator("[data-revealed]").wait_for()
