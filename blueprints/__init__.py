@@ -31,6 +31,7 @@ from . import (
     health,
     i18n,
     identity,
+    import_page,
     inbox,
     pages,
     ratelimits,
@@ -82,6 +83,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     admin.init_app(app)
     records_pages.init_app(app)
     record_page.init_app(app)
+    import_page.init_app(app)
     forms.init_app(app)
     views_pages.init_app(app)
     inbox.init_app(app)

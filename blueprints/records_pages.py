@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -727,6 +728,8 @@ def grid_context(app: str, table: str, args: MultiDict[str, str]) -> dict[str, A
         "may_update": may(store, "update"),
         "may_delete": may(store, "delete"),
         "may_manage": may(store, "manage"),
+        "may_import": may(store, "import") and may(store, "create"),
+        "export_urls": export_urls(app, table, state, shown_columns) if may(store, "export") else None,
         "editable_columns": [c for c in columns if c["editable"]],
         "selectable": may(store, "update") or may(store, "delete"),
         "cols": cols,
@@ -734,6 +737,27 @@ def grid_context(app: str, table: str, args: MultiDict[str, str]) -> dict[str, A
         "grid_url": url_for("records_pages.grid", app=app, table=table),
         "here": here,
         "query": query_text(params),
+    }
+
+
+def export_urls(
+    app: str, table: str, state: GridState, columns: Sequence[Mapping[str, Any]]
+) -> dict[str, str]:
+    """The grid's records as it shows them (filter, search, sort, columns) as a file, by format.
+
+    The API's export, which a signed-in user may call: the engine decides what
+    may be exported and how (masked values stay masked) and audits the export.
+    """
+    tree, _prefix, _rows = state.filter_tree()
+    args = {
+        "filter": json.dumps(tree, ensure_ascii=False) if tree else None,
+        "sort": ",".join(s for s in state.sort if s) or None,
+        "q": state.q or None,
+        "fields": ",".join(c["slug"] for c in columns),
+    }
+    return {
+        fmt: url_for("api.export", app=app, table=table, format=fmt, **{k: v for k, v in args.items() if v})
+        for fmt in ("csv", "xlsx")
     }
 
 
