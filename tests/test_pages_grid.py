@@ -440,6 +440,15 @@ def test_cells_are_formatted_for_the_users_language(client: FlaskClient, crm: Cr
     assert cell(zh.text, 5, "amount") == "¥1,234,567.50"
 
 
+def test_a_long_value_keeps_to_its_line_and_shows_whole_on_hover(client: FlaskClient, crm: Crm) -> None:
+    long = "Call the buyer about the second delivery before the end of the quarter"
+    crm.deals().update(5, {"notes": long}, version=1)
+    sign_in(client, crm, "manager")
+    row = row_of(client.get(DEALS).text, 5)
+    assert f'<td data-field="notes" title="{long}"><span class="cell-value">{long}</span>' in row
+    assert 'data-field="name"><span' in row  # a short value needs no title
+
+
 def test_new_record_link_needs_the_create_right(client: FlaskClient, crm: Crm) -> None:
     sign_in(client, crm, "rep")
     assert f'href="{DEALS}/new"' in client.get(DEALS).text
