@@ -19,7 +19,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, render_template, request, url_for
 from flask_babel import gettext as _
 from recordbase.errors import ValidationError
-from recordbase.exchange import MODES, ImportReport
+from recordbase.exchange import MODES, UNKNOWN_COLUMN, ImportReport
 
 from .i18n import label
 from .pages import page_blueprint, require_login
@@ -105,7 +105,7 @@ def unknown_columns(report: ImportReport) -> list[str]:
     """The header's columns that match no field, when they are all that stopped the import."""
     if report.committed or not report.problems:
         return []
-    if all(p.row == 1 and p.column and p.message.startswith("unknown column") for p in report.problems):
+    if all(p.row == 1 and p.column and p.message.startswith(UNKNOWN_COLUMN) for p in report.problems):
         return [p.column for p in report.problems if p.column]
     return []
 

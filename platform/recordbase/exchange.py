@@ -59,6 +59,7 @@ from .records import STATISTICS_AFTER, Record, RecordStore
 FORMATS = ("csv", "json", "xlsx")
 IMPORT_FORMATS = ("csv", "xlsx")
 MODES = ("atomic", "skip-invalid")
+UNKNOWN_COLUMN = "unknown column"  # how a header matching no field is reported (a page may offer to leave it out)
 IMPORT_CHUNK = 1_000  # rows validated and inserted together
 MAX_PROBLEMS = 1_000  # problems kept in a report; the rest are only counted
 _ROWS_PER_CHUNK = 500  # export records per text chunk
@@ -554,7 +555,7 @@ class _Importer:
             return matches[0]
         if matches:
             return f'matches several fields ({", ".join(f.slug for f in matches)}); map it to one of them'
-        return f'unknown column: no field of "{self.ts.slug}" has this label or slug'
+        return f'{UNKNOWN_COLUMN}: no field of "{self.ts.slug}" has this label or slug'
 
     def resolve(self, column: str, row: int) -> Field | None:
         """The field of a column (resolved once); a problem is reported the first time."""
