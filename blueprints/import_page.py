@@ -20,7 +20,9 @@ from flask import Blueprint, Flask, Response, render_template, request, url_for
 from flask_babel import gettext as _
 from recordbase.errors import ValidationError
 from recordbase.exchange import MODES, UNKNOWN_COLUMN, ImportReport
+from recordbase.records import RecordStore
 
+from .forms import form_fields
 from .i18n import label
 from .pages import page_blueprint, require_login
 from .records_pages import TABLE, html, table_for
@@ -38,19 +40,18 @@ def mode_names() -> dict[str, str]:
     }
 
 
-NOT_IMPORTED = ("autonumber", "formula", "lookup", "rollup", "created_at", "created_by", "updated_at", "updated_by")
-
-
-def context(definition: Mapping[str, Any], table_def: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
+def context(
+    definition: Mapping[str, Any], table_def: Mapping[str, Any], store: RecordStore, **extra: Any
+) -> dict[str, Any]:
     app, table = definition["slug"], table_def["slug"]
+    labels = {fd["slug"]: label(fd.get("label")) or fd["slug"] for fd in table_def.get("fields") or []}
     return {
         "app": {"slug": app, "label": label(definition.get("label")) or app},
         "table": {"slug": table, "label": label(table_def.get("label")) or table},
-        # The columns a file may fill, by the headers the engine matches (labels, or slugs).
+        # The columns a file may fill (what a new-record form lets this user type in), by their headers.
         "fields": [
-            {"label": label(fd.get("label")) or fd["slug"], "slug": fd["slug"], "required": bool(fd.get("required"))}
-            for fd in table_def.get("fields") or []
-            if fd.get("type") not in NOT_IMPORTED
+            {"label": labels[f.slug], "slug": f.slug, "required": f.required}
+            for f in form_fields(store, labels, "create")
         ],
         "modes": mode_names(),
         "mode": "atomic",
@@ -71,7 +72,7 @@ def import_records(app: str, table: str) -> Response:
     store.access.require("import")  # no right: the 403 page, before any file is read
     store.access.require("create")
     if request.method == "GET":
-        return html(render_template("records/import.html", **context(definition, table_def)))
+        return html(render_template("records/import.html", **context(definition, table_def, store)))
     mode = request.form.get("mode", "atomic")
     if mode not in MODES:
         mode = "atomic"
@@ -96,9 +97,9 @@ def import_records(app: str, table: str) -> Response:
         else:
             extra = {"report": report, "mode": mode, "file_name": name, "leave_out": leave_out,
                      "left_out": unknown if leave_out else [], "unknown": [] if leave_out else unknown}  # fmt: skip
-            body = render_template("records/import.html", **context(definition, table_def, **extra))
+            body = render_template("records/import.html", **context(definition, table_def, store, **extra))
             return html(body, 200 if report.committed else 422)
-    return html(render_template("records/import.html", **context(definition, table_def, error=error, mode=mode)), 422)
+    return html(render_template("records/import.html", **context(definition, table_def, store, error=error, mode=mode)), 422)
 
 
 def unknown_columns(report: ImportReport) -> list[str]:

@@ -729,7 +729,7 @@ def grid_context(app: str, table: str, args: MultiDict[str, str]) -> dict[str, A
         "may_delete": may(store, "delete"),
         "may_manage": may(store, "manage"),
         "may_import": may(store, "import") and may(store, "create"),
-        "export_urls": export_urls(app, table, state, shown_columns) if may(store, "export") else None,
+        "export_urls": export_urls(app, table, tree, state, shown_columns) if may(store, "export") else None,
         "editable_columns": [c for c in columns if c["editable"]],
         "selectable": may(store, "update") or may(store, "delete"),
         "cols": cols,
@@ -741,14 +741,13 @@ def grid_context(app: str, table: str, args: MultiDict[str, str]) -> dict[str, A
 
 
 def export_urls(
-    app: str, table: str, state: GridState, columns: Sequence[Mapping[str, Any]]
+    app: str, table: str, tree: Any, state: GridState, columns: Sequence[Mapping[str, Any]]
 ) -> dict[str, str]:
     """The grid's records as it shows them (filter, search, sort, columns) as a file, by format.
 
     The API's export, which a signed-in user may call: the engine decides what
     may be exported and how (masked values stay masked) and audits the export.
     """
-    tree, _prefix, _rows = state.filter_tree()
     args = {
         "filter": json.dumps(tree, ensure_ascii=False) if tree else None,
         "sort": ",".join(s for s in state.sort if s) or None,
